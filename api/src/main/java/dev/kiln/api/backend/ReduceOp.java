@@ -1,0 +1,6 @@
+package dev.kiln.api.backend;
+
+/** Reductions along one axis. Mean is SUM scaled in the api. */
+public enum ReduceOp {
+    SUM, MAX
+}

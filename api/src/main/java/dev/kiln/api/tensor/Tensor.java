@@ -1,0 +1,1039 @@
+package dev.kiln.api.tensor;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.backend.BinaryOp;
+import dev.kiln.api.backend.Distribution;
+import dev.kiln.api.backend.MatmulShape;
+import dev.kiln.api.backend.ReduceOp;
+import dev.kiln.api.backend.Storage;
+import dev.kiln.api.backend.UnaryOp;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * An n-dimensional array on a {@link Backend}, with reverse-mode autograd. Operations carry PyTorch's names and
+ * semantics (broadcasting included); each one checks shapes and dtypes here, in the api, so every backend fails the
+ * same way, then records its backward rule right next to its forward computation.
+ *
+ * <p>Storage is dense and row-major. The one exception is {@link #mT()}: it returns a view whose storage holds the
+ * last two dimensions swapped, so that {@code x.matmul(w.mT())} reaches the backend as a transpose flag instead of a
+ * copy; every other operation reads such a view through {@link #contiguous()}.
+ */
+public final class Tensor {
+    private final Backend backend;
+    private final Storage storage;
+    private final int[] shape;
+    /** True when the storage holds this tensor with its last two dimensions swapped (a lazy {@link #mT()}). */
+    private final boolean transposedView;
+    /** The scope that owns this tensor's storage (null: none); a leaf's gradient is allocated there too. */
+    private final MemoryScope owner;
+
+    private boolean requiresGrad;
+    private Tensor grad;
+    Node gradFn;
+
+    /** One recorded operation: its name, its inputs, and how to turn the output's gradient into theirs. */
+    record Node(String op, Tensor[] inputs, Backward backward) {
+    }
+
+    /** The backward rule of one operation; returns one gradient per input (null where none is needed). */
+    @FunctionalInterface
+    interface Backward {
+        Tensor[] apply(Tensor gradOutput);
+    }
+
+    private Tensor(Backend backend, Storage storage, int[] shape, boolean transposedView, MemoryScope owner) {
+        this.backend = backend;
+        this.storage = storage;
+        this.shape = shape;
+        this.transposedView = transposedView;
+        this.owner = owner;
+    }
+
+    /** Wraps a freshly made storage, registering it with the current {@link MemoryScope}. */
+    static Tensor adopt(Backend backend, Storage storage, int[] shape) {
+        MemoryScope scope = MemoryScope.current();
+        if (scope != null) {
+            scope.register(storage);
+        }
+        return new Tensor(backend, storage, shape, false, scope);
+    }
+
+    // ================================================================ creation
+
+    public static Tensor zeros(Backend backend, int... shape) {
+        return adopt(backend, backend.allocate(DType.FLOAT32, Shapes.numel(shape)), shape.clone());
+    }
+
+    public static Tensor ones(Backend backend, int... shape) {
+        return full(backend, 1f, shape);
+    }
+
+    public static Tensor full(Backend backend, float value, int... shape) {
+        Tensor t = zeros(backend, shape);
+        if (value != 0f) {
+            backend.fill(t.storage, value);
+        }
+        return t;
+    }
+
+    /** A float32 tensor holding a copy of {@code data}, which must have exactly numel(shape) elements. */
+    public static Tensor of(Backend backend, float[] data, int... shape) {
+        checkLength("Tensor.of", data.length, shape);
+        return adopt(backend, backend.upload(data), shape.clone());
+    }
+
+    /** An int32 tensor (token ids, targets). */
+    public static Tensor ofInts(Backend backend, int[] data, int... shape) {
+        checkLength("Tensor.ofInts", data.length, shape);
+        return adopt(backend, backend.upload(data), shape.clone());
+    }
+
+    /** A 0-dimensional tensor (shape []), which broadcasts against anything. */
+    public static Tensor scalar(Backend backend, float value) {
+        return of(backend, new float[] {value});
+    }
+
+    /** Standard normal samples (mean 0, std 1). */
+    public static Tensor randn(Backend backend, Generator generator, int... shape) {
+        return random(backend, Distribution.NORMAL, 0f, 1f, generator, shape);
+    }
+
+    /** Uniform samples on [low, high). */
+    public static Tensor uniform(Backend backend, float low, float high, Generator generator, int... shape) {
+        return random(backend, Distribution.UNIFORM, low, high, generator, shape);
+    }
+
+    private static Tensor random(Backend backend, Distribution d, float a, float b, Generator generator, int[] shape) {
+        Tensor t = zeros(backend, shape);
+        backend.randomFill(t.storage, d, a, b, generator.nextSeed());
+        return t;
+    }
+
+    private static void checkLength(String op, int length, int[] shape) {
+        if (length != Shapes.numel(shape)) {
+            throw new KilnException(op + ": " + length + " values do not fill shape " + Shapes.str(shape));
+        }
+    }
+
+    // ================================================================ inspection
+
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    public int dim() {
+        return shape.length;
+    }
+
+    /** The size of one dimension; negative counts from the end. */
+    public int size(int dim) {
+        return shape[Shapes.dim("size", shape, dim)];
+    }
+
+    public int numel() {
+        return Shapes.numel(shape);
+    }
+
+    public DType dtype() {
+        return storage.dtype();
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /** The dense storage of this tensor (a copy if it is a transposed view). For backends and optimizers. */
+    public Storage storage() {
+        return contiguous().storage;
+    }
+
+    public float[] toFloatArray() {
+        requireFloat("toFloatArray");
+        float[] out = new float[numel()];
+        backend.download(storage(), out);
+        return out;
+    }
+
+    public int[] toIntArray() {
+        if (dtype() != DType.INT32) {
+            throw new KilnException("toIntArray: tensor of shape " + Shapes.str(shape) + " is " + dtype() + ", not INT32");
+        }
+        int[] out = new int[numel()];
+        backend.download(storage, out);
+        return out;
+    }
+
+    /** The value of a one-element tensor. */
+    public float item() {
+        if (numel() != 1) {
+            throw new KilnException("item: tensor of shape " + Shapes.str(shape) + " has " + numel() + " elements, not 1");
+        }
+        return toFloatArray()[0];
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Shapes.str(shape) + "(" + dtype() + ", " + backend.id()
+                + (gradFn != null ? ", grad_fn=" + gradFn.op() : requiresGrad ? ", requires_grad" : "") + ")";
+    }
+
+    // ================================================================ autograd
+
+    public boolean requiresGrad() {
+        return requiresGrad || gradFn != null;
+    }
+
+    /** Marks a leaf tensor as one whose gradient {@link #backward()} should accumulate. */
+    public Tensor requiresGrad(boolean value) {
+        if (gradFn != null) {
+            throw new KilnException("requiresGrad: only leaf tensors can be marked; this one was made by " + gradFn.op());
+        }
+        requireFloat("requiresGrad");
+        this.requiresGrad = value;
+        return this;
+    }
+
+    public boolean isLeaf() {
+        return gradFn == null;
+    }
+
+    /** The accumulated gradient of a leaf, or null before the first backward pass (and after {@link #zeroGrad()}). */
+    public Tensor grad() {
+        return grad;
+    }
+
+    /** Drops the gradient (PyTorch's {@code set_to_none}), releasing its storage. */
+    public void zeroGrad() {
+        if (grad != null) {
+            backend.release(grad.storage);
+            grad = null;
+        }
+    }
+
+    /** Sets the gradient directly (optimizer tests, gradient loading). Same shape as this tensor. */
+    public void setGrad(Tensor gradient) {
+        if (!Arrays.equals(gradient.shape, shape)) {
+            throw new KilnException("setGrad: gradient shape " + Shapes.str(gradient.shape) + " differs from tensor shape "
+                    + Shapes.str(shape));
+        }
+        zeroGrad();
+        accumulateGrad(gradient);
+    }
+
+    /** A tensor sharing this one's storage with no autograd history. */
+    public Tensor detach() {
+        return new Tensor(backend, storage, shape, transposedView, owner);
+    }
+
+    /** Back-propagates from this scalar, accumulating into the {@link #grad()} of every leaf that requires it. */
+    public void backward() {
+        if (numel() != 1) {
+            throw new KilnException("backward: needs a scalar (one-element) tensor, got shape " + Shapes.str(shape)
+                    + "; pass a gradient with backward(gradient)");
+        }
+        backward(ones(backend, shape));
+    }
+
+    public void backward(Tensor gradient) {
+        if (!Arrays.equals(gradient.shape, shape)) {
+            throw new KilnException("backward: gradient shape " + Shapes.str(gradient.shape) + " differs from tensor shape "
+                    + Shapes.str(shape));
+        }
+        if (!requiresGrad()) {
+            throw new KilnException("backward: tensor " + this + " does not require grad and has no grad_fn");
+        }
+        Autograd.backward(this, gradient);
+    }
+
+    /** Adds g to this leaf's gradient, allocating it in the leaf's own scope the first time. */
+    void accumulateGrad(Tensor g) {
+        Storage source = g.storage();
+        if (grad == null) {
+            Storage copy = backend.allocate(DType.FLOAT32, numel());
+            if (owner != null) {
+                owner.register(copy);
+            }
+            backend.copyStrided(source, 0, new int[] {numel()}, new int[] {1}, copy, 0, new int[] {1});
+            grad = new Tensor(backend, copy, shape, false, owner);
+        } else {
+            int[] dense = {1};
+            backend.binary(BinaryOp.ADD, grad.storage, dense, source, dense, grad.storage, new int[] {numel()});
+        }
+    }
+
+    private boolean recording(Tensor... inputs) {
+        if (!GradMode.isEnabled()) {
+            return false;
+        }
+        for (Tensor input : inputs) {
+            if (input.requiresGrad()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Wraps a forward result and, if any input needs a gradient, records how to compute theirs. */
+    private Tensor result(Storage out, int[] outShape, String op, Backward backward, Tensor... inputs) {
+        Tensor t = adopt(backend, out, outShape);
+        if (recording(inputs)) {
+            t.gradFn = new Node(op, inputs, backward);
+        }
+        return t;
+    }
+
+    private Storage newFloats(int n) {
+        return backend.allocate(DType.FLOAT32, n);
+    }
+
+    // ================================================================ checks
+
+    private void requireFloat(String op) {
+        if (storage.dtype() != DType.FLOAT32) {
+            throw new KilnException(op + ": expects a FLOAT32 tensor, got " + storage.dtype() + " of shape "
+                    + Shapes.str(shape));
+        }
+    }
+
+    private void requireSameBackend(String op, Tensor other) {
+        if (other.backend != backend) {
+            throw new KilnException(op + ": tensors live on different backends (" + backend.id() + " and "
+                    + other.backend.id() + "), shapes " + Shapes.str(shape) + " and " + Shapes.str(other.shape));
+        }
+    }
+
+    private void requireBinaryOperands(String op, Tensor other) {
+        requireSameBackend(op, other);
+        if (dtype() != DType.FLOAT32 || other.dtype() != DType.FLOAT32) {
+            throw new KilnException(op + ": expects FLOAT32 operands, got " + dtype() + " " + Shapes.str(shape) + " and "
+                    + other.dtype() + " " + Shapes.str(other.shape));
+        }
+    }
+
+    // ================================================================ views and layout
+
+    /** This tensor with dense row-major storage: itself, or a copy of a transposed view. */
+    public Tensor contiguous() {
+        if (!transposedView) {
+            return this;
+        }
+        int r = shape.length;
+        int[] storedShape = Shapes.swapLastTwo(shape);
+        int[] strides = Shapes.contiguousStrides(storedShape);
+        int[] readStrides = strides.clone();
+        readStrides[r - 1] = strides[r - 2];
+        readStrides[r - 2] = strides[r - 1];
+        Storage out = backend.allocate(storage.dtype(), numel());
+        backend.copyStrided(storage, 0, shape, readStrides, out, 0, Shapes.contiguousStrides(shape));
+        return result(out, shape, "contiguous", g -> new Tensor[] {g}, this);
+    }
+
+    /** The transpose of the last two dimensions, as a view (PyTorch's {@code .mT}); free, and a flag to matmul. */
+    public Tensor mT() {
+        if (shape.length < 2) {
+            throw new KilnException("mT: needs at least 2 dimensions, got shape " + Shapes.str(shape));
+        }
+        Tensor view = new Tensor(backend, storage, Shapes.swapLastTwo(shape), !transposedView, owner);
+        if (recording(this)) {
+            view.gradFn = new Node("mT", new Tensor[] {this}, g -> new Tensor[] {g.mT()});
+        }
+        return view;
+    }
+
+    /** Same data, new shape; one dimension may be -1. Shares storage when dense. */
+    public Tensor reshape(int... newShape) {
+        int[] resolved = resolveReshape(newShape);
+        Tensor source = contiguous();
+        Tensor view = new Tensor(backend, source.storage, resolved, false, source.owner);
+        if (source.recording(source)) {
+            int[] original = shape.clone();
+            view.gradFn = new Node("reshape", new Tensor[] {source}, g -> new Tensor[] {g.reshape(original)});
+        }
+        return view;
+    }
+
+    /** PyTorch's {@code view}: here the same as {@link #reshape}. */
+    public Tensor view(int... newShape) {
+        return reshape(newShape);
+    }
+
+    private int[] resolveReshape(int[] newShape) {
+        int[] resolved = newShape.clone();
+        int inferred = -1;
+        long known = 1;
+        for (int i = 0; i < resolved.length; i++) {
+            if (resolved[i] == -1) {
+                if (inferred >= 0) {
+                    throw new KilnException("reshape: only one dimension can be -1, got " + Shapes.str(newShape));
+                }
+                inferred = i;
+            } else if (resolved[i] < 0) {
+                throw new KilnException("reshape: negative dimension in " + Shapes.str(newShape));
+            } else {
+                known *= resolved[i];
+            }
+        }
+        int n = numel();
+        if (inferred >= 0) {
+            if (known == 0 || n % known != 0) {
+                throw new KilnException("reshape: shape " + Shapes.str(shape) + " cannot be viewed as " + Shapes.str(newShape));
+            }
+            resolved[inferred] = (int) (n / known);
+        } else if (known != n) {
+            throw new KilnException("reshape: shape " + Shapes.str(shape) + " (" + n + " elements) cannot be viewed as "
+                    + Shapes.str(newShape));
+        }
+        return resolved;
+    }
+
+    public Tensor unsqueeze(int dim) {
+        int d = dim < 0 ? dim + shape.length + 1 : dim;
+        if (d < 0 || d > shape.length) {
+            throw new KilnException("unsqueeze: dimension " + dim + " is out of range for shape " + Shapes.str(shape));
+        }
+        int[] out = new int[shape.length + 1];
+        for (int i = 0, j = 0; i < out.length; i++) {
+            out[i] = i == d ? 1 : shape[j++];
+        }
+        return reshape(out);
+    }
+
+    /** Reorders the dimensions; {@code dims} is a permutation of 0..dim()-1. */
+    public Tensor permute(int... dims) {
+        if (dims.length != shape.length) {
+            throw new KilnException("permute: " + dims.length + " dimensions given for shape " + Shapes.str(shape));
+        }
+        int[] resolved = new int[dims.length];
+        boolean[] seen = new boolean[dims.length];
+        for (int i = 0; i < dims.length; i++) {
+            resolved[i] = Shapes.dim("permute", shape, dims[i]);
+            if (seen[resolved[i]]) {
+                throw new KilnException("permute: " + Arrays.toString(dims) + " repeats a dimension (shape "
+                        + Shapes.str(shape) + ")");
+            }
+            seen[resolved[i]] = true;
+        }
+        Tensor source = contiguous();
+        int[] sourceStrides = Shapes.contiguousStrides(shape);
+        int[] outShape = new int[dims.length];
+        int[] readStrides = new int[dims.length];
+        int[] inverse = new int[dims.length];
+        for (int i = 0; i < dims.length; i++) {
+            outShape[i] = shape[resolved[i]];
+            readStrides[i] = sourceStrides[resolved[i]];
+            inverse[resolved[i]] = i;
+        }
+        Storage out = backend.allocate(storage.dtype(), numel());
+        backend.copyStrided(source.storage, 0, outShape, readStrides, out, 0, Shapes.contiguousStrides(outShape));
+        return result(out, outShape, "permute", g -> new Tensor[] {g.permute(inverse)}, source);
+    }
+
+    /** Swaps two dimensions: a free view for the last two, a copy otherwise. */
+    public Tensor transpose(int dim0, int dim1) {
+        int a = Shapes.dim("transpose", shape, dim0);
+        int b = Shapes.dim("transpose", shape, dim1);
+        if (a == b) {
+            return this;
+        }
+        int r = shape.length;
+        if (Math.min(a, b) == r - 2 && Math.max(a, b) == r - 1) {
+            return mT();
+        }
+        int[] dims = new int[r];
+        for (int i = 0; i < r; i++) {
+            dims[i] = i;
+        }
+        dims[a] = b;
+        dims[b] = a;
+        return permute(dims);
+    }
+
+    /** Elements {@code start <= i < end} along {@code dim} (Python's {@code x[..., start:end, ...]}). */
+    public Tensor slice(int dim, int start, int end) {
+        int d = Shapes.dim("slice", shape, dim);
+        if (start < 0 || end > shape[d] || start >= end) {
+            throw new KilnException("slice: range [" + start + ", " + end + ") is empty or outside dimension " + dim
+                    + " of shape " + Shapes.str(shape));
+        }
+        Tensor source = contiguous();
+        int[] outShape = shape.clone();
+        outShape[d] = end - start;
+        int[] strides = Shapes.contiguousStrides(shape);
+        Storage out = backend.allocate(storage.dtype(), Shapes.numel(outShape));
+        backend.copyStrided(source.storage, start * strides[d], outShape, strides, out, 0, Shapes.contiguousStrides(outShape));
+        int[] inputShape = shape.clone();
+        return result(out, outShape, "slice", g -> {
+            Tensor whole = zeros(backend, inputShape);
+            backend.copyStrided(g.storage(), 0, outShape, Shapes.contiguousStrides(outShape),
+                    whole.storage, start * strides[d], strides);
+            return new Tensor[] {whole};
+        }, source);
+    }
+
+    /** Joins tensors along {@code dim}; all other dimensions must agree. */
+    public static Tensor concat(List<Tensor> tensors, int dim) {
+        if (tensors.isEmpty()) {
+            throw new KilnException("concat: needs at least one tensor");
+        }
+        Tensor first = tensors.getFirst();
+        int d = Shapes.dim("concat", first.shape, dim);
+        int[] outShape = first.shape.clone();
+        outShape[d] = 0;
+        for (Tensor t : tensors) {
+            first.requireSameBackend("concat", t);
+            boolean compatible = t.shape.length == first.shape.length && t.dtype() == first.dtype();
+            for (int i = 0; compatible && i < t.shape.length; i++) {
+                compatible = i == d || t.shape[i] == first.shape[i];
+            }
+            if (!compatible) {
+                throw new KilnException("concat: shapes " + Shapes.str(first.shape) + " and " + Shapes.str(t.shape)
+                        + " differ outside dimension " + dim);
+            }
+            outShape[d] += t.shape[d];
+        }
+        Backend backend = first.backend;
+        int[] outStrides = Shapes.contiguousStrides(outShape);
+        Storage out = backend.allocate(first.dtype(), Shapes.numel(outShape));
+        Tensor[] inputs = new Tensor[tensors.size()];
+        int[] offsets = new int[tensors.size()];
+        int offset = 0;
+        for (int i = 0; i < inputs.length; i++) {
+            inputs[i] = tensors.get(i).contiguous();
+            offsets[i] = offset;
+            backend.copyStrided(inputs[i].storage, 0, inputs[i].shape, Shapes.contiguousStrides(inputs[i].shape),
+                    out, offset * outStrides[d], outStrides);
+            offset += inputs[i].shape[d];
+        }
+        return first.result(out, outShape, "concat", g -> {
+            Tensor[] grads = new Tensor[inputs.length];
+            for (int i = 0; i < inputs.length; i++) {
+                grads[i] = g.slice(d, offsets[i], offsets[i] + inputs[i].shape[d]);
+            }
+            return grads;
+        }, inputs);
+    }
+
+    /** Broadcasts to a larger shape by copying (the backward pass sums the copies back). */
+    public Tensor expand(int... newShape) {
+        int[] target = Shapes.broadcast("expand", shape, newShape);
+        if (!Arrays.equals(target, newShape)) {
+            throw new KilnException("expand: shape " + Shapes.str(shape) + " cannot be expanded to " + Shapes.str(newShape));
+        }
+        if (Arrays.equals(shape, newShape)) {
+            return this;
+        }
+        Tensor source = contiguous();
+        Storage out = backend.allocate(storage.dtype(), Shapes.numel(newShape));
+        backend.copyStrided(source.storage, 0, newShape, Shapes.broadcastStrides(shape, newShape),
+                out, 0, Shapes.contiguousStrides(newShape));
+        int[] original = shape.clone();
+        return result(out, newShape.clone(), "expand", g -> new Tensor[] {g.sumToShape(original)}, source);
+    }
+
+    /** Sums a broadcast gradient back down to {@code target} (the inverse of broadcasting). */
+    Tensor sumToShape(int[] target) {
+        if (Arrays.equals(shape, target)) {
+            return this;
+        }
+        Tensor t = this;
+        int offset = shape.length - target.length;
+        for (int i = 0; i < shape.length; i++) {
+            int want = i < offset ? 1 : target[i - offset];
+            if (want == 1 && shape[i] != 1) {
+                t = t.sum(i, true);
+            }
+        }
+        return t.reshape(target);
+    }
+
+    // ================================================================ elementwise
+
+    private Tensor unary(String name, UnaryOp op, Backward backward) {
+        requireFloat(name);
+        Tensor x = contiguous();
+        Storage out = newFloats(numel());
+        backend.unary(op, x.storage, out);
+        return x.result(out, shape, name, backward, x);
+    }
+
+    public Tensor neg() {
+        return unary("neg", UnaryOp.NEG, g -> new Tensor[] {g.neg()});
+    }
+
+    public Tensor exp() {
+        Tensor[] self = new Tensor[1];
+        self[0] = unary("exp", UnaryOp.EXP, g -> new Tensor[] {g.mul(self[0].detach())});
+        return self[0];
+    }
+
+    public Tensor log() {
+        return unary("log", UnaryOp.LOG, g -> new Tensor[] {g.div(detach())});
+    }
+
+    public Tensor tanh() {
+        Tensor[] self = new Tensor[1];
+        self[0] = unary("tanh", UnaryOp.TANH, g -> {
+            Tensor y = self[0].detach();
+            return new Tensor[] {g.mul(y.mul(y).neg().add(1f))};
+        });
+        return self[0];
+    }
+
+    public Tensor sigmoid() {
+        Tensor[] self = new Tensor[1];
+        self[0] = unary("sigmoid", UnaryOp.SIGMOID, g -> {
+            Tensor y = self[0].detach();
+            return new Tensor[] {g.mul(y.mul(y.neg().add(1f)))};
+        });
+        return self[0];
+    }
+
+    public Tensor relu() {
+        return unary("relu", UnaryOp.RELU, g -> new Tensor[] {g.mul(detach().unary("step", UnaryOp.STEP, null))});
+    }
+
+    public Tensor sqrt() {
+        Tensor[] self = new Tensor[1];
+        self[0] = unary("sqrt", UnaryOp.SQRT, g -> new Tensor[] {g.div(self[0].detach().mul(2f))});
+        return self[0];
+    }
+
+    public Tensor abs() {
+        return unary("abs", UnaryOp.ABS, g -> {
+            Tensor x = detach();
+            Tensor sign = x.unary("step", UnaryOp.STEP, null).sub(x.neg().unary("step", UnaryOp.STEP, null));
+            return new Tensor[] {g.mul(sign)};
+        });
+    }
+
+    /** GELU with the tanh approximation (GPT-2's), as the backend's fused kernel. */
+    public Tensor gelu() {
+        requireFloat("gelu");
+        Tensor x = contiguous();
+        Storage out = newFloats(numel());
+        backend.gelu(x.storage, out);
+        return x.result(out, shape, "gelu", g -> {
+            Storage dx = newFloats(numel());
+            backend.geluBackward(x.storage, g.storage(), dx);
+            return new Tensor[] {adopt(backend, dx, shape)};
+        }, x);
+    }
+
+    private Tensor binary(String name, BinaryOp op, Tensor other, Backward backward) {
+        requireBinaryOperands(name, other);
+        Tensor a = contiguous();
+        Tensor b = other.contiguous();
+        int[] outShape = Shapes.broadcast(name, shape, other.shape);
+        Storage out = newFloats(Shapes.numel(outShape));
+        backend.binary(op, a.storage, Shapes.broadcastStrides(shape, outShape),
+                b.storage, Shapes.broadcastStrides(other.shape, outShape), out, outShape);
+        return result(out, outShape, name, backward, a, b);
+    }
+
+    public Tensor add(Tensor other) {
+        int[] as = shape.clone();
+        int[] bs = other.shape.clone();
+        return binary("add", BinaryOp.ADD, other, g -> new Tensor[] {g.sumToShape(as), g.sumToShape(bs)});
+    }
+
+    public Tensor sub(Tensor other) {
+        int[] as = shape.clone();
+        int[] bs = other.shape.clone();
+        return binary("sub", BinaryOp.SUB, other, g -> new Tensor[] {g.sumToShape(as), g.neg().sumToShape(bs)});
+    }
+
+    public Tensor mul(Tensor other) {
+        Tensor a = detach();
+        Tensor b = other.detach();
+        return binary("mul", BinaryOp.MUL, other, g -> new Tensor[] {
+                needsGrad(this) ? g.mul(b).sumToShape(a.shape) : null,
+                needsGrad(other) ? g.mul(a).sumToShape(b.shape) : null});
+    }
+
+    public Tensor div(Tensor other) {
+        Tensor a = detach();
+        Tensor b = other.detach();
+        return binary("div", BinaryOp.DIV, other, g -> new Tensor[] {
+                needsGrad(this) ? g.div(b).sumToShape(a.shape) : null,
+                needsGrad(other) ? g.mul(a).div(b.mul(b)).neg().sumToShape(b.shape) : null});
+    }
+
+    /** Elementwise maximum (PyTorch's {@code torch.maximum}); the gradient goes to the larger operand. */
+    public Tensor maximum(Tensor other) {
+        Tensor a = detach();
+        Tensor b = other.detach();
+        return binary("maximum", BinaryOp.MAX, other, g -> {
+            Tensor aWins = a.binary("gt", BinaryOp.GT, b, null).add(a.binary("eq", BinaryOp.EQ, b, null).mul(0.5f));
+            return new Tensor[] {g.mul(aWins).sumToShape(a.shape), g.mul(aWins.neg().add(1f)).sumToShape(b.shape)};
+        });
+    }
+
+    private static boolean needsGrad(Tensor t) {
+        return t.requiresGrad();
+    }
+
+    private Tensor scalarOperand(float value) {
+        return scalar(backend, value);
+    }
+
+    public Tensor add(float value) {
+        return add(scalarOperand(value));
+    }
+
+    public Tensor sub(float value) {
+        return sub(scalarOperand(value));
+    }
+
+    public Tensor mul(float value) {
+        return mul(scalarOperand(value));
+    }
+
+    public Tensor div(float value) {
+        return mul(scalarOperand(1f / value));
+    }
+
+    /** x^exponent elementwise. */
+    public Tensor pow(float exponent) {
+        Tensor x = detach();
+        return binary("pow", BinaryOp.POW, scalarOperand(exponent),
+                g -> new Tensor[] {g.mul(x.pow(exponent - 1f).mul(exponent)), null});
+    }
+
+    // ================================================================ reductions
+
+    private Tensor reduce(String name, ReduceOp op, int dim, boolean keepDim) {
+        requireFloat(name);
+        int d = Shapes.dim(name, shape, dim);
+        Tensor x = contiguous();
+        int[] outShape = Shapes.without(shape, d, keepDim);
+        Storage out = newFloats(Shapes.numel(outShape));
+        backend.reduce(op, x.storage, Shapes.numel(shape, 0, d), shape[d], Shapes.numel(shape, d + 1, shape.length), out);
+        int[] kept = Shapes.without(shape, d, true);
+        int[] inputShape = shape.clone();
+        Tensor[] self = new Tensor[1];
+        self[0] = result(out, outShape, name, g -> {
+            Tensor spread = g.reshape(kept).expand(inputShape);
+            if (op == ReduceOp.SUM) {
+                return new Tensor[] {spread};
+            }
+            // max: the gradient flows to the positions that hold the maximum
+            Tensor mask = x.detach().binary("eq", BinaryOp.EQ, self[0].detach().reshape(kept), null);
+            return new Tensor[] {spread.mul(mask)};
+        }, x);
+        return self[0];
+    }
+
+    public Tensor sum(int dim, boolean keepDim) {
+        return reduce("sum", ReduceOp.SUM, dim, keepDim);
+    }
+
+    public Tensor sum(int dim) {
+        return sum(dim, false);
+    }
+
+    /** The sum of all elements, as a 0-dimensional tensor. */
+    public Tensor sum() {
+        return reshape(numel()).sum(0, false);
+    }
+
+    public Tensor mean(int dim, boolean keepDim) {
+        int d = Shapes.dim("mean", shape, dim);
+        return sum(d, keepDim).mul(1f / shape[d]);
+    }
+
+    public Tensor mean() {
+        return sum().mul(1f / numel());
+    }
+
+    /** The maximum along a dimension (values only). Ties share the gradient among the tied positions. */
+    public Tensor max(int dim, boolean keepDim) {
+        return reduce("max", ReduceOp.MAX, dim, keepDim);
+    }
+
+    // ================================================================ linear algebra
+
+    /**
+     * Matrix product with PyTorch's batching: (..., m, k) @ (..., k, n) → (..., m, n), batch dimensions broadcast.
+     * Transposed views ({@link #mT()}) reach the backend as flags, without copies.
+     */
+    public Tensor matmul(Tensor other) {
+        requireBinaryOperands("matmul", other);
+        if (shape.length < 2 || other.shape.length < 2) {
+            throw new KilnException("matmul: needs operands of at least 2 dimensions, got " + Shapes.str(shape) + " and "
+                    + Shapes.str(other.shape));
+        }
+        int ra = shape.length;
+        int rb = other.shape.length;
+        int m = shape[ra - 2];
+        int k = shape[ra - 1];
+        int n = other.shape[rb - 1];
+        if (other.shape[rb - 2] != k) {
+            throw new KilnException("matmul: shapes " + Shapes.str(shape) + " and " + Shapes.str(other.shape)
+                    + " are incompatible (inner dimensions " + k + " and " + other.shape[rb - 2] + ")");
+        }
+        int[] aBatch = Arrays.copyOf(shape, ra - 2);
+        int[] bBatch = Arrays.copyOf(other.shape, rb - 2);
+        int[] batch = Shapes.broadcast("matmul", aBatch, bBatch);
+        Tensor a = this;
+        Tensor b = other;
+        int batchCount = Shapes.numel(batch);
+        boolean aBroadcast = Shapes.numel(aBatch) == 1 && batchCount > 1;
+        boolean bBroadcast = Shapes.numel(bBatch) == 1 && batchCount > 1;
+        if (!aBroadcast && !Arrays.equals(aBatch, batch)) {
+            a = a.expand(Shapes.concat(batch, new int[] {m, k}));
+        }
+        if (!bBroadcast && !Arrays.equals(bBatch, batch)) {
+            b = b.expand(Shapes.concat(batch, new int[] {k, n}));
+        }
+        int[] outShape = Shapes.concat(batch, new int[] {m, n});
+        Storage out = newFloats(Shapes.numel(outShape));
+        MatmulShape geometry;
+        if (bBroadcast && !a.transposedView) {
+            // (batch·m, k) · (k, n): one large product instead of many small ones
+            geometry = new MatmulShape(1, batchCount * m, n, k, false, b.transposedView, 0, 0, false);
+        } else {
+            geometry = new MatmulShape(batchCount, m, n, k, a.transposedView, b.transposedView,
+                    aBroadcast ? 0 : m * k, bBroadcast ? 0 : k * n, false);
+        }
+        backend.matmul(a.storage, b.storage, out, geometry);
+        Tensor left = a;
+        Tensor right = b;
+        return result(out, outShape, "matmul", g -> new Tensor[] {
+                needsGrad(left) ? g.matmul(right.detach().mT()).sumToShape(left.shape) : null,
+                needsGrad(right) ? weightGradient(left.detach(), g, right.shape) : null}, a, b);
+    }
+
+    /** dB = Aᵀ·dC, folding a broadcast batch into one product when B was a single matrix. */
+    private static Tensor weightGradient(Tensor a, Tensor g, int[] bShape) {
+        int k = a.shape[a.shape.length - 1];
+        int n = g.shape[g.shape.length - 1];
+        if (bShape.length == 2 && a.shape.length > 2 && !a.transposedView) {
+            return a.reshape(-1, k).mT().matmul(g.reshape(-1, n));     // (k, B·m) · (B·m, n)
+        }
+        return a.mT().matmul(g).sumToShape(bShape);
+    }
+
+    // ================================================================ neural-network operations
+
+    /** Rows of this (rows, cols) table picked by the int32 {@code ids}: ids.shape + [cols] (an embedding lookup). */
+    public Tensor embedding(Tensor ids) {
+        requireSameBackend("embedding", ids);
+        requireFloat("embedding");
+        if (shape.length != 2 || ids.dtype() != DType.INT32) {
+            throw new KilnException("embedding: needs a 2-D FLOAT32 table and INT32 ids, got table " + Shapes.str(shape)
+                    + " (" + dtype() + ") and ids " + Shapes.str(ids.shape) + " (" + ids.dtype() + ")");
+        }
+        Tensor table = contiguous();
+        int cols = shape[1];
+        int[] outShape = Shapes.concat(ids.shape, new int[] {cols});
+        Storage out = newFloats(Shapes.numel(outShape));
+        Storage idStorage = ids.storage();
+        checkIds("embedding", ids, shape[0]);
+        backend.gather(table.storage, cols, idStorage, out);
+        int[] tableShape = shape.clone();
+        return result(out, outShape, "embedding", g -> {
+            Tensor gradTable = zeros(backend, tableShape);
+            backend.scatterAdd(g.storage(), cols, idStorage, gradTable.storage);
+            return new Tensor[] {gradTable};
+        }, table);
+    }
+
+    private static void checkIds(String op, Tensor ids, int limit) {
+        for (int id : ids.toIntArray()) {
+            if (id < 0 || id >= limit) {
+                throw new KilnException(op + ": id " + id + " is outside [0, " + limit + ") (ids shape "
+                        + Shapes.str(ids.shape) + ")");
+            }
+        }
+    }
+
+    private void requireLastDim(String op, int dim) {
+        int d = Shapes.dim(op, shape, dim);
+        if (d != shape.length - 1) {
+            throw new KilnException(op + ": only the last dimension is supported, got dimension " + dim + " of shape "
+                    + Shapes.str(shape));
+        }
+    }
+
+    public Tensor softmax(int dim) {
+        requireFloat("softmax");
+        requireLastDim("softmax", dim);
+        Tensor x = contiguous();
+        int cols = shape[shape.length - 1];
+        int rows = numel() / cols;
+        Storage out = newFloats(numel());
+        backend.softmax(x.storage, out, rows, cols);
+        Tensor[] self = new Tensor[1];
+        self[0] = result(out, shape, "softmax", g -> {
+            Storage dx = newFloats(numel());
+            backend.softmaxBackward(self[0].storage, g.storage(), dx, rows, cols);
+            return new Tensor[] {adopt(backend, dx, shape)};
+        }, x);
+        return self[0];
+    }
+
+    public Tensor logSoftmax(int dim) {
+        requireFloat("logSoftmax");
+        requireLastDim("logSoftmax", dim);
+        Tensor x = contiguous();
+        int cols = shape[shape.length - 1];
+        int rows = numel() / cols;
+        Storage out = newFloats(numel());
+        backend.logSoftmax(x.storage, out, rows, cols);
+        Tensor[] self = new Tensor[1];
+        self[0] = result(out, shape, "logSoftmax", g -> {
+            Storage dx = newFloats(numel());
+            backend.logSoftmaxBackward(self[0].storage, g.storage(), dx, rows, cols);
+            return new Tensor[] {adopt(backend, dx, shape)};
+        }, x);
+        return self[0];
+    }
+
+    /** Layer norm over the last dimension with per-feature weight and bias (PyTorch's {@code F.layer_norm}). */
+    public Tensor layerNorm(Tensor weight, Tensor bias, float eps) {
+        requireFloat("layerNorm");
+        int cols = shape[shape.length - 1];
+        if (weight.shape.length != 1 || weight.shape[0] != cols || bias.shape.length != 1 || bias.shape[0] != cols) {
+            throw new KilnException("layerNorm: input " + Shapes.str(shape) + " needs weight and bias of shape [" + cols
+                    + "], got " + Shapes.str(weight.shape) + " and " + Shapes.str(bias.shape));
+        }
+        requireSameBackend("layerNorm", weight);
+        requireSameBackend("layerNorm", bias);
+        Tensor x = contiguous();
+        int rows = numel() / cols;
+        Storage out = newFloats(numel());
+        Tensor mean = adopt(backend, newFloats(rows), new int[] {rows});
+        Tensor rstd = adopt(backend, newFloats(rows), new int[] {rows});
+        backend.layerNorm(x.storage, weight.storage(), bias.storage(), out, mean.storage, rstd.storage, rows, cols, eps);
+        return result(out, shape, "layerNorm", g -> {
+            Storage dx = newFloats(numel());
+            Tensor dWeight = zeros(backend, cols);
+            Tensor dBias = zeros(backend, cols);
+            backend.layerNormBackward(x.storage, weight.storage(), mean.storage, rstd.storage, g.storage(),
+                    dx, dWeight.storage, dBias.storage, rows, cols);
+            return new Tensor[] {adopt(backend, dx, shape), dWeight, dBias};
+        }, x, weight, bias);
+    }
+
+    /**
+     * Mean cross-entropy of these logits (..., classes) against int32 targets (...), skipping targets equal to
+     * {@code ignoreIndex} (PyTorch's {@code F.cross_entropy(logits.view(-1, C), targets.view(-1), ignore_index=...)}).
+     */
+    public Tensor crossEntropy(Tensor targets, int ignoreIndex) {
+        requireFloat("crossEntropy");
+        requireSameBackend("crossEntropy", targets);
+        int cols = shape[shape.length - 1];
+        int rows = numel() / cols;
+        if (targets.dtype() != DType.INT32 || targets.numel() != rows
+                || !Arrays.equals(Arrays.copyOf(shape, shape.length - 1), targets.shape) && targets.shape.length != 1) {
+            throw new KilnException("crossEntropy: logits " + Shapes.str(shape) + " need INT32 targets of shape "
+                    + Shapes.str(Arrays.copyOf(shape, shape.length - 1)) + ", got " + Shapes.str(targets.shape) + " ("
+                    + targets.dtype() + ")");
+        }
+        int counted = 0;
+        for (int target : targets.toIntArray()) {
+            if (target == ignoreIndex) {
+                continue;
+            }
+            if (target < 0 || target >= cols) {
+                throw new KilnException("crossEntropy: target " + target + " is outside [0, " + cols + ") for logits "
+                        + Shapes.str(shape));
+            }
+            counted++;
+        }
+        int count = counted;
+        Tensor x = contiguous();
+        Storage targetStorage = targets.storage();
+        Storage rowLoss = newFloats(rows);
+        Tensor lse = adopt(backend, newFloats(rows), new int[] {rows});
+        backend.crossEntropy(x.storage, targetStorage, rowLoss, lse.storage, rows, cols, ignoreIndex);
+        adopt(backend, rowLoss, new int[] {rows});
+        Storage total = newFloats(1);
+        backend.reduce(ReduceOp.SUM, rowLoss, 1, rows, 1, total);
+        backend.binary(BinaryOp.MUL, total, new int[0], scalarOperand(count == 0 ? Float.NaN : 1f / count).storage,
+                new int[0], total, new int[0]);
+        return result(total, new int[0], "crossEntropy", g -> {
+            Storage dx = newFloats(numel());
+            float scale = count == 0 ? 0f : g.item() / count;
+            backend.crossEntropyBackward(x.storage, targetStorage, lse.storage, dx, scale, rows, cols, ignoreIndex);
+            return new Tensor[] {adopt(backend, dx, shape)};
+        }, x);
+    }
+
+    /** Zeroes each element with probability p and scales the rest by 1/(1−p); the identity when not training. */
+    public Tensor dropout(float p, boolean training, Generator generator) {
+        if (p < 0f || p >= 1f) {
+            throw new KilnException("dropout: probability must be in [0, 1), got " + p);
+        }
+        if (!training || p == 0f) {
+            return this;
+        }
+        Tensor keep;
+        try (var ignored = GradMode.noGrad()) {
+            Tensor u = uniform(backend, 0f, 1f, generator, shape);
+            keep = u.binary("gt", BinaryOp.GT, scalarOperand(p), null).mul(1f / (1f - p));
+        }
+        return mul(keep);
+    }
+
+    /**
+     * Causal scaled-dot-product attention of query, key and value (B, H, T, D) → (B, H, T, D), computed by the
+     * backend's fused kernel (PyTorch's {@code F.scaled_dot_product_attention(q, k, v, is_causal=True)}).
+     */
+    public Tensor scaledDotProductAttention(Tensor key, Tensor value) {
+        requireFloat("scaledDotProductAttention");
+        if (shape.length != 4 || !Arrays.equals(shape, key.shape) || !Arrays.equals(shape, value.shape)) {
+            throw new KilnException("scaledDotProductAttention: query, key and value must share one (B, H, T, D) shape, got "
+                    + Shapes.str(shape) + ", " + Shapes.str(key.shape) + " and " + Shapes.str(value.shape));
+        }
+        requireSameBackend("scaledDotProductAttention", key);
+        requireSameBackend("scaledDotProductAttention", value);
+        int batchHeads = shape[0] * shape[1];
+        int t = shape[2];
+        int d = shape[3];
+        float scale = (float) (1.0 / Math.sqrt(d));
+        Tensor q = contiguous();
+        Tensor k = key.contiguous();
+        Tensor v = value.contiguous();
+        Storage out = newFloats(numel());
+        Tensor lse = adopt(backend, newFloats(batchHeads * t), new int[] {batchHeads * t});
+        backend.causalAttention(q.storage, k.storage, v.storage, out, lse.storage, batchHeads, t, d, scale);
+        Tensor[] self = new Tensor[1];
+        self[0] = result(out, shape, "scaledDotProductAttention", g -> {
+            Storage dq = newFloats(numel());
+            Storage dk = newFloats(numel());
+            Storage dv = newFloats(numel());
+            backend.causalAttentionBackward(q.storage, k.storage, v.storage, self[0].storage, lse.storage, g.storage(),
+                    dq, dk, dv, batchHeads, t, d, scale);
+            return new Tensor[] {adopt(backend, dq, shape), adopt(backend, dk, shape), adopt(backend, dv, shape)};
+        }, q, k, v);
+        return self[0];
+    }
+
+    // ================================================================ in-place updates (optimizers, weight loading)
+
+    /** Overwrites this tensor's values with {@code source}'s (same shape), outside autograd. */
+    public void copyFrom(Tensor source) {
+        if (!Arrays.equals(source.shape, shape)) {
+            throw new KilnException("copyFrom: source shape " + Shapes.str(source.shape) + " differs from "
+                    + Shapes.str(shape));
+        }
+        if (transposedView) {
+            throw new KilnException("copyFrom: cannot write into a transposed view " + Shapes.str(shape));
+        }
+        backend.copyStrided(source.storage(), 0, new int[] {numel()}, new int[] {1}, storage, 0, new int[] {1});
+    }
+
+    /** Overwrites this tensor's values from a host array (weight loading). */
+    public void copyFrom(float[] values) {
+        checkLength("copyFrom", values.length, shape);
+        Storage upload = backend.upload(values);
+        try {
+            backend.copyStrided(upload, 0, new int[] {numel()}, new int[] {1}, storage, 0, new int[] {1});
+        } finally {
+            backend.release(upload);
+        }
+    }
+}

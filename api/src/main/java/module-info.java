@@ -1,0 +1,15 @@
+/**
+ * Kiln's stable contracts and the small core every plugin shares: tensors with autograd, the Backend SPI, layers,
+ * optimizers, safetensors I/O and the plugin registry. Depends on the JDK only.
+ */
+module dev.kiln.api {
+    exports dev.kiln.api;
+    exports dev.kiln.api.backend;
+    exports dev.kiln.api.tensor;
+    exports dev.kiln.api.nn;
+    exports dev.kiln.api.optim;
+    exports dev.kiln.api.io;
+    exports dev.kiln.api.plugin;
+
+    uses dev.kiln.api.backend.BackendProvider;
+}
