@@ -1,0 +1,134 @@
+package dev.kiln.backend.cpu;
+
+import static dev.kiln.backend.cpu.Vectors.F;
+import static dev.kiln.backend.cpu.Vectors.LANES;
+
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Causal attention without the T×T matrix: each query row walks its keys in blocks of {@link #KEY_BLOCK}, keeping a
+ * running maximum and sum (online softmax), so memory per thread is one block of scores whatever the context length.
+ * The backward pass recomputes probabilities from the saved log-sum-exp (FlashAttention's trick) and runs one
+ * (batch, head) per task, so the dK and dV sums never race.
+ */
+final class AttentionKernel {
+    static final int KEY_BLOCK = 64;
+
+    private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[KEY_BLOCK]);
+
+    private final Parallel parallel;
+    private final boolean vector;
+
+    AttentionKernel(Parallel parallel, boolean vector) {
+        this.parallel = parallel;
+        this.vector = vector;
+    }
+
+    void forward(float[] q, float[] k, float[] v, float[] out, float[] lse, int batchHeads, int t, int d, float scale) {
+        int rows = batchHeads * t;
+        parallel.forRange(rows, Math.max(1, 4096 / Math.max(1, t * d / 64)), (start, end) -> {
+            float[] scores = SCORES.get();
+            for (int row = start; row < end; row++) {
+                int head = row / t;
+                int i = row % t;
+                int qOff = row * d;
+                int base = head * t * d;
+                Arrays.fill(out, qOff, qOff + d, 0f);
+                float runningMax = Float.NEGATIVE_INFINITY;
+                float runningSum = 0f;
+                for (int j0 = 0; j0 <= i; j0 += KEY_BLOCK) {
+                    int j1 = Math.min(i + 1, j0 + KEY_BLOCK);
+                    float blockMax = Float.NEGATIVE_INFINITY;
+                    for (int j = j0; j < j1; j++) {
+                        float s = dot(q, qOff, k, base + j * d, d) * scale;
+                        scores[j - j0] = s;
+                        blockMax = Math.max(blockMax, s);
+                    }
+                    float newMax = Math.max(runningMax, blockMax);
+                    float correction = (float) Math.exp(runningMax - newMax);
+                    if (correction != 1f) {
+                        scale(out, qOff, d, correction);
+                    }
+                    runningSum *= correction;
+                    for (int j = j0; j < j1; j++) {
+                        float p = (float) Math.exp(scores[j - j0] - newMax);
+                        runningSum += p;
+                        axpy(p, v, base + j * d, out, qOff, d);
+                    }
+                    runningMax = newMax;
+                }
+                scale(out, qOff, d, 1f / runningSum);
+                lse[row] = runningMax + (float) Math.log(runningSum);
+            }
+        });
+    }
+
+    void backward(float[] q, float[] k, float[] v, float[] out, float[] lse, float[] dout,
+                  float[] dq, float[] dk, float[] dv, int batchHeads, int t, int d, float scale) {
+        parallel.forRange(batchHeads, 1, (h0, h1) -> {
+            for (int head = h0; head < h1; head++) {
+                int base = head * t * d;
+                Arrays.fill(dq, base, base + t * d, 0f);
+                Arrays.fill(dk, base, base + t * d, 0f);
+                Arrays.fill(dv, base, base + t * d, 0f);
+                for (int i = 0; i < t; i++) {
+                    int qOff = base + i * d;
+                    float rowDot = dot(dout, qOff, out, qOff, d);
+                    float rowLse = lse[head * t + i];
+                    for (int j = 0; j <= i; j++) {
+                        int kOff = base + j * d;
+                        float p = (float) Math.exp(dot(q, qOff, k, kOff, d) * scale - rowLse);
+                        axpy(p, dout, qOff, dv, kOff, d);                           // dV_j += p·dO_i
+                        float ds = p * (dot(dout, qOff, v, kOff, d) - rowDot) * scale;
+                        axpy(ds, k, kOff, dq, qOff, d);                             // dQ_i += ds·K_j
+                        axpy(ds, q, qOff, dk, kOff, d);                             // dK_j += ds·Q_i
+                    }
+                }
+            }
+        });
+    }
+
+    private float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        int i = 0;
+        float sum = 0f;
+        if (vector) {
+            FloatVector acc = FloatVector.zero(F);
+            for (int bound = F.loopBound(n); i < bound; i += LANES) {
+                acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+            }
+            sum = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) {
+            sum += a[aOff + i] * b[bOff + i];
+        }
+        return sum;
+    }
+
+    /** y += alpha·x over n elements. */
+    private void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        int i = 0;
+        if (vector) {
+            for (int bound = F.loopBound(n); i < bound; i += LANES) {
+                FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.broadcast(F, alpha), FloatVector.fromArray(F, y, yOff + i))
+                        .intoArray(y, yOff + i);
+            }
+        }
+        for (; i < n; i++) {
+            y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+
+    private void scale(float[] y, int off, int n, float factor) {
+        int i = 0;
+        if (vector) {
+            for (int bound = F.loopBound(n); i < bound; i += LANES) {
+                FloatVector.fromArray(F, y, off + i).mul(factor).intoArray(y, off + i);
+            }
+        }
+        for (; i < n; i++) {
+            y[off + i] *= factor;
+        }
+    }
+}

@@ -1,0 +1,407 @@
+package dev.kiln.backend.cpu;
+
+import static dev.kiln.backend.cpu.Vectors.F;
+import static dev.kiln.backend.cpu.Vectors.LANES;
+
+import dev.kiln.api.backend.MatmulShape;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Single-precision matrix multiply in the Goto/BLIS shape: B is packed once per (kc × nc) block into column panels
+ * of {@code nr}, each task packs its (mc × kc) block of A into row panels of {@link #MR}, and a register-tiled
+ * micro-kernel computes MR × nr of C from them with FMAs. Packing reads either layout, so transposed operands cost
+ * nothing extra; partial tiles are zero-padded in the packs and clipped on store, so any M, N, K works.
+ *
+ * <p>Only the outer loops run in parallel: over blocks of C for one large product, over the batch for many small
+ * ones. Products with at most {@link #SMALL_M} rows (generation, batch 1) skip packing and stream B once.
+ */
+final class Gemm {
+    static final int MR = 6;
+    static final int KC = 256;
+    static final int MC = 72;
+    static final int NC = 4096;
+    static final int SMALL_M = 4;
+    /** Below this many flops a product runs on one thread. */
+    private static final long PARALLEL_FLOPS = 1L << 21;
+
+    /** Per-thread pack buffers, grown on demand and reused: the hot path allocates nothing. */
+    private static final class Workspace {
+        float[] packedA = new float[0];
+        float[] packedB = new float[0];
+        float[] tile = new float[0];
+        float[] row = new float[0];
+    }
+
+    private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
+
+    private final Parallel parallel;
+    private final boolean vector;
+    private final int nr;
+
+    Gemm(Parallel parallel, boolean vector) {
+        this.parallel = parallel;
+        this.vector = vector;
+        this.nr = vector ? 2 * LANES : 8;
+    }
+
+    void multiply(float[] a, float[] b, float[] c, MatmulShape s) {
+        int m = s.m();
+        int n = s.n();
+        int k = s.k();
+        long flopsEach = 2L * m * n * k;
+        if (m <= SMALL_M) {
+            for (int i = 0; i < s.batch(); i++) {
+                smallM(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
+                        s.transA(), s.transB(), s.accumulate());
+            }
+        } else if (s.batch() > 1 && flopsEach < 16 * PARALLEL_FLOPS) {
+            parallel.forRange(s.batch(), (int) Math.max(1, PARALLEL_FLOPS / flopsEach), (start, end) -> {
+                for (int i = start; i < end; i++) {
+                    blocked(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
+                            s.transA(), s.transB(), s.accumulate(), false);
+                }
+            });
+        } else {
+            for (int i = 0; i < s.batch(); i++) {
+                blocked(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
+                        s.transA(), s.transB(), s.accumulate(), flopsEach >= PARALLEL_FLOPS);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ packed, blocked path
+
+    private void blocked(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                         boolean transA, boolean transB, boolean accumulate, boolean inParallel) {
+        Workspace own = WORKSPACE.get();
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            int panels = (nc + nr - 1) / nr;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                boolean add = accumulate || pc > 0;
+                if (own.packedB.length < panels * nr * kc) {
+                    own.packedB = new float[panels * nr * KC];
+                }
+                float[] packedB = own.packedB;
+                int jcFinal = jc;
+                int pcFinal = pc;
+                int mBlocks = (m + MC - 1) / MC;
+                int splits = inParallel ? Math.max(1, Math.min(panels, (2 * parallel.threads() + mBlocks - 1) / mBlocks)) : 1;
+                if (inParallel) {
+                    parallel.forRange(panels, 8, (p0, p1) ->
+                            packB(b, bOff, n, k, transB, pcFinal, kc, jcFinal, nc, packedB, p0, p1));
+                    parallel.forRange(mBlocks * splits, 1, (t0, t1) -> {
+                        for (int task = t0; task < t1; task++) {
+                            computeBlock(a, aOff, c, cOff, m, n, k, transA, add, packedB, jcFinal, nc, pcFinal, kc,
+                                    task / splits, task % splits, splits, panels);
+                        }
+                    });
+                } else {
+                    packB(b, bOff, n, k, transB, pc, kc, jc, nc, packedB, 0, panels);
+                    for (int block = 0; block < mBlocks; block++) {
+                        computeBlock(a, aOff, c, cOff, m, n, k, transA, add, packedB, jc, nc, pc, kc, block, 0, 1, panels);
+                    }
+                }
+            }
+        }
+    }
+
+    /** One (mc × kc) block of A against the panels [split·panels/splits, (split+1)·panels/splits) of packed B. */
+    private void computeBlock(float[] a, int aOff, float[] c, int cOff, int m, int n, int k, boolean transA,
+                              boolean add, float[] packedB, int jc, int nc, int pc, int kc,
+                              int block, int split, int splits, int panels) {
+        Workspace w = WORKSPACE.get();
+        int ic = block * MC;
+        int mc = Math.min(MC, m - ic);
+        int rowPanels = (mc + MR - 1) / MR;
+        if (w.packedA.length < rowPanels * MR * kc) {
+            w.packedA = new float[MC * KC];
+        }
+        if (w.tile.length < MR * nr) {
+            w.tile = new float[MR * nr];
+        }
+        float[] packedA = w.packedA;
+        packA(a, aOff, m, k, transA, ic, mc, pc, kc, packedA);
+        int firstPanel = split * panels / splits;
+        int lastPanel = (split + 1) * panels / splits;
+        for (int panel = firstPanel; panel < lastPanel; panel++) {
+            int j0 = jc + panel * nr;
+            int cols = Math.min(nr, jc + nc - j0);
+            int bBase = panel * nr * kc;
+            for (int ir = 0; ir < mc; ir += MR) {
+                int rows = Math.min(MR, mc - ir);
+                int cBase = cOff + (ic + ir) * n + j0;
+                if (vector) {
+                    kernelVector(packedA, (ir / MR) * MR * kc, packedB, bBase, kc, c, cBase, n, rows, cols, add, w.tile);
+                } else {
+                    kernelScalar(packedA, (ir / MR) * MR * kc, packedB, bBase, kc, c, cBase, n, rows, cols, add, w.tile);
+                }
+            }
+        }
+    }
+
+    /** Row panels of MR: element (i, p) of the block at [panel·MR·kc + p·MR + r]; missing rows are zeros. */
+    private static void packA(float[] a, int aOff, int m, int k, boolean transA, int ic, int mc, int pc, int kc,
+                              float[] packed) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int rows = Math.min(MR, mc - ir);
+            int base = (ir / MR) * MR * kc;
+            if (!transA) {                                   // A(i, p) = a[i·k + p]
+                for (int r = 0; r < rows; r++) {
+                    int src = aOff + (ic + ir + r) * k + pc;
+                    for (int p = 0; p < kc; p++) {
+                        packed[base + p * MR + r] = a[src + p];
+                    }
+                }
+            } else {                                         // A(i, p) = a[p·m + i]
+                for (int p = 0; p < kc; p++) {
+                    int src = aOff + (pc + p) * m + ic + ir;
+                    for (int r = 0; r < rows; r++) {
+                        packed[base + p * MR + r] = a[src + r];
+                    }
+                }
+            }
+            for (int r = rows; r < MR; r++) {
+                for (int p = 0; p < kc; p++) {
+                    packed[base + p * MR + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /** Column panels of nr: element (p, j) at [panel·nr·kc + p·nr + j]; missing columns are zeros. */
+    private void packB(float[] b, int bOff, int n, int k, boolean transB, int pc, int kc, int jc, int nc,
+                       float[] packed, int firstPanel, int lastPanel) {
+        for (int panel = firstPanel; panel < lastPanel; panel++) {
+            int j0 = jc + panel * nr;
+            int cols = Math.min(nr, jc + nc - j0);
+            int base = panel * nr * kc;
+            if (!transB) {                                   // B(p, j) = b[p·n + j]
+                for (int p = 0; p < kc; p++) {
+                    int dst = base + p * nr;
+                    System.arraycopy(b, bOff + (pc + p) * n + j0, packed, dst, cols);
+                    for (int j = cols; j < nr; j++) {
+                        packed[dst + j] = 0f;
+                    }
+                }
+            } else {                                         // B(p, j) = b[j·k + p]
+                for (int j = 0; j < cols; j++) {
+                    int src = bOff + (j0 + j) * k + pc;
+                    for (int p = 0; p < kc; p++) {
+                        packed[base + p * nr + j] = b[src + p];
+                    }
+                }
+                for (int j = cols; j < nr; j++) {
+                    for (int p = 0; p < kc; p++) {
+                        packed[base + p * nr + j] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** C[6 × 2·LANES] (+)= A panel · B panel, in twelve vector accumulators. */
+    private static void kernelVector(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
+                                     int rows, int cols, boolean add, float[] tile) {
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
+        FloatVector c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
+        int ai = aOff;
+        int bi = bOff;
+        for (int p = 0; p < kc; p++, ai += MR, bi += 2 * LANES) {
+            FloatVector b0 = FloatVector.fromArray(F, pb, bi);
+            FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
+            FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
+            c00 = a0.fma(b0, c00);
+            c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(F, pa[ai + 1]);
+            c10 = a1.fma(b0, c10);
+            c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2]);
+            c20 = a2.fma(b0, c20);
+            c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
+            c30 = a3.fma(b0, c30);
+            c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(F, pa[ai + 4]);
+            c40 = a4.fma(b0, c40);
+            c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(F, pa[ai + 5]);
+            c50 = a5.fma(b0, c50);
+            c51 = a5.fma(b1, c51);
+        }
+        if (rows == MR && cols == 2 * LANES) {
+            store(c00, c01, c, cOff, add);
+            store(c10, c11, c, cOff + ldc, add);
+            store(c20, c21, c, cOff + 2 * ldc, add);
+            store(c30, c31, c, cOff + 3 * ldc, add);
+            store(c40, c41, c, cOff + 4 * ldc, add);
+            store(c50, c51, c, cOff + 5 * ldc, add);
+            return;
+        }
+        int w = 2 * LANES;
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, LANES);
+        c10.intoArray(tile, w);
+        c11.intoArray(tile, w + LANES);
+        c20.intoArray(tile, 2 * w);
+        c21.intoArray(tile, 2 * w + LANES);
+        c30.intoArray(tile, 3 * w);
+        c31.intoArray(tile, 3 * w + LANES);
+        c40.intoArray(tile, 4 * w);
+        c41.intoArray(tile, 4 * w + LANES);
+        c50.intoArray(tile, 5 * w);
+        c51.intoArray(tile, 5 * w + LANES);
+        storePartial(tile, w, c, cOff, ldc, rows, cols, add);
+    }
+
+    private static void store(FloatVector v0, FloatVector v1, float[] c, int offset, boolean add) {
+        if (add) {
+            v0 = v0.add(FloatVector.fromArray(F, c, offset));
+            v1 = v1.add(FloatVector.fromArray(F, c, offset + LANES));
+        }
+        v0.intoArray(c, offset);
+        v1.intoArray(c, offset + LANES);
+    }
+
+    private static void storePartial(float[] tile, int width, float[] c, int cOff, int ldc, int rows, int cols,
+                                     boolean add) {
+        for (int r = 0; r < rows; r++) {
+            int dst = cOff + r * ldc;
+            int src = r * width;
+            for (int j = 0; j < cols; j++) {
+                c[dst + j] = add ? c[dst + j] + tile[src + j] : tile[src + j];
+            }
+        }
+    }
+
+    /** The same tile in plain Java, for {@code vector.bits=0}. */
+    private void kernelScalar(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
+                              int rows, int cols, boolean add, float[] tile) {
+        java.util.Arrays.fill(tile, 0, MR * nr, 0f);
+        for (int p = 0; p < kc; p++) {
+            int ai = aOff + p * MR;
+            int bi = bOff + p * nr;
+            for (int r = 0; r < MR; r++) {
+                float av = pa[ai + r];
+                int ti = r * nr;
+                for (int j = 0; j < nr; j++) {
+                    tile[ti + j] += av * pb[bi + j];
+                }
+            }
+        }
+        storePartial(tile, nr, c, cOff, ldc, rows, cols, add);
+    }
+
+    // ------------------------------------------------------------------------------------------ few rows: stream B
+
+    private void smallM(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                        boolean transA, boolean transB, boolean accumulate) {
+        for (int i = 0; i < m; i++) {
+            float[] aRow;
+            int aRowOff;
+            if (transA) {
+                Workspace w = WORKSPACE.get();
+                if (w.row.length < k) {
+                    w.row = new float[k];
+                }
+                for (int p = 0; p < k; p++) {
+                    w.row[p] = a[aOff + p * m + i];
+                }
+                aRow = w.row;
+                aRowOff = 0;
+            } else {
+                aRow = a;
+                aRowOff = aOff + i * k;
+            }
+            int cRow = cOff + i * n;
+            boolean parallelRow = 2L * n * k >= PARALLEL_FLOPS;
+            if (transB) {
+                Parallel.RangeBody body = (j0, j1) -> {
+                    for (int j = j0; j < j1; j++) {
+                        float dot = dot(aRow, aRowOff, b, bOff + j * k, k);
+                        c[cRow + j] = accumulate ? c[cRow + j] + dot : dot;
+                    }
+                };
+                if (parallelRow) {
+                    parallel.forRange(n, 16, body);
+                } else {
+                    body.run(0, n);
+                }
+            } else {
+                int width = vector ? 4 * LANES : 32;
+                int chunks = (n + width - 1) / width;
+                Parallel.RangeBody body = (q0, q1) -> {
+                    for (int q = q0; q < q1; q++) {
+                        int j0 = q * width;
+                        rowTimesMatrix(aRow, aRowOff, b, bOff, c, cRow, n, k, j0, Math.min(width, n - j0), accumulate);
+                    }
+                };
+                if (parallelRow) {
+                    parallel.forRange(chunks, 2, body);
+                } else {
+                    body.run(0, chunks);
+                }
+            }
+        }
+    }
+
+    private float dot(float[] x, int xOff, float[] y, int yOff, int n) {
+        int p = 0;
+        float sum = 0f;
+        if (vector) {
+            FloatVector acc0 = FloatVector.zero(F);
+            FloatVector acc1 = FloatVector.zero(F);
+            for (int bound = n - 2 * LANES; p <= bound; p += 2 * LANES) {
+                acc0 = FloatVector.fromArray(F, x, xOff + p).fma(FloatVector.fromArray(F, y, yOff + p), acc0);
+                acc1 = FloatVector.fromArray(F, x, xOff + p + LANES).fma(FloatVector.fromArray(F, y, yOff + p + LANES), acc1);
+            }
+            sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        }
+        for (; p < n; p++) {
+            sum += x[xOff + p] * y[yOff + p];
+        }
+        return sum;
+    }
+
+    /** c[j0 .. j0+width) (+)= Σ_p a[p]·B[p, j0 ..], four vectors of C held in registers across the whole k loop. */
+    private void rowTimesMatrix(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int n, int k,
+                                int j0, int width, boolean accumulate) {
+        if (vector && width == 4 * LANES) {
+            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F);
+            FloatVector s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+            for (int p = 0; p < k; p++) {
+                FloatVector av = FloatVector.broadcast(F, a[aOff + p]);
+                int row = bOff + p * n + j0;
+                s0 = av.fma(FloatVector.fromArray(F, b, row), s0);
+                s1 = av.fma(FloatVector.fromArray(F, b, row + LANES), s1);
+                s2 = av.fma(FloatVector.fromArray(F, b, row + 2 * LANES), s2);
+                s3 = av.fma(FloatVector.fromArray(F, b, row + 3 * LANES), s3);
+            }
+            int out = cOff + j0;
+            if (accumulate) {
+                s0 = s0.add(FloatVector.fromArray(F, c, out));
+                s1 = s1.add(FloatVector.fromArray(F, c, out + LANES));
+                s2 = s2.add(FloatVector.fromArray(F, c, out + 2 * LANES));
+                s3 = s3.add(FloatVector.fromArray(F, c, out + 3 * LANES));
+            }
+            s0.intoArray(c, out);
+            s1.intoArray(c, out + LANES);
+            s2.intoArray(c, out + 2 * LANES);
+            s3.intoArray(c, out + 3 * LANES);
+            return;
+        }
+        for (int j = j0; j < j0 + width; j++) {
+            float sum = 0f;
+            for (int p = 0; p < k; p++) {
+                sum += a[aOff + p] * b[bOff + p * n + j];
+            }
+            c[cOff + j] = accumulate ? c[cOff + j] + sum : sum;
+        }
+    }
+}

@@ -1,0 +1,68 @@
+package dev.kiln.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kiln.api.backend.MatmulShape;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The packed GEMM against a double-precision triple loop: every layout, tails in every dimension, both paths. */
+class GemmTest {
+
+    static Stream<Arguments> shapes() {
+        int[][] sizes = {
+            {1, 1, 1}, {1, 17, 5}, {3, 9, 2}, {5, 33, 300}, {6, 16, 256}, {7, 15, 257}, {13, 47, 31},
+            {73, 19, 9}, {97, 130, 260}, {150, 200, 300}, {2, 4097, 3}, {145, 4100, 7}
+        };
+        Stream.Builder<Arguments> cases = Stream.builder();
+        for (int[] s : sizes) {
+            for (int flags = 0; flags < 4; flags++) {
+                for (boolean vector : new boolean[] {true, false}) {
+                    cases.add(Arguments.of(s[0], s[1], s[2], (flags & 1) != 0, (flags & 2) != 0, vector));
+                }
+            }
+        }
+        return cases.build();
+    }
+
+    @ParameterizedTest(name = "m={0} n={1} k={2} transA={3} transB={4} vector={5}")
+    @MethodSource("shapes")
+    void matchesReference(int m, int n, int k, boolean transA, boolean transB, boolean vector) {
+        int batch = 2;
+        Random random = new Random(m * 31L + n * 7L + k);
+        float[] a = random(random, batch * m * k);
+        float[] b = random(random, k * n);        // shared across the batch (stride 0)
+        float[] c = random(random, batch * m * n);
+        float[] initial = c.clone();
+        boolean accumulate = (m + n) % 2 == 0;
+        try (Parallel parallel = new Parallel(2)) {
+            new Gemm(parallel, vector).multiply(a, b, c,
+                    new MatmulShape(batch, m, n, k, transA, transB, m * k, 0, accumulate));
+        }
+        for (int bi = 0; bi < batch; bi++) {
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double expected = accumulate ? initial[bi * m * n + i * n + j] : 0.0;
+                    for (int p = 0; p < k; p++) {
+                        float av = transA ? a[bi * m * k + p * m + i] : a[bi * m * k + i * k + p];
+                        float bv = transB ? b[j * k + p] : b[p * n + j];
+                        expected += (double) av * bv;
+                    }
+                    assertEquals(expected, c[bi * m * n + i * n + j], 1e-4 * Math.sqrt(k) + 1e-5,
+                            "C[" + bi + "," + i + "," + j + "]");
+                }
+            }
+        }
+    }
+
+    private static float[] random(Random random, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        return x;
+    }
+}
