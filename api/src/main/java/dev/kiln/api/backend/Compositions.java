@@ -264,29 +264,29 @@ public final class Compositions {
         try (Temps t = new Temps(b)) {
             int n = param.size();
             Storage g = grad;
-            if (!s.decoupled() && s.weightDecay() != 0f) {           // Adam: L2 penalty folded into the gradient
+            if (!s.decoupled() && s.weightDecay() != 0) {            // Adam: L2 penalty folded into the gradient
                 g = t.floats(n);
-                withScalar(b, BinaryOp.MUL, param, t.scalar(s.weightDecay()), g);
+                withScalar(b, BinaryOp.MUL, param, t.scalar((float) s.weightDecay()), g);
                 elementwise(b, BinaryOp.ADD, g, grad, g);
             }
             Storage scratch = t.floats(n);
             // m = β1·m + (1 − β1)·g ; v = β2·v + (1 − β2)·g²
-            withScalar(b, BinaryOp.MUL, m, t.scalar(s.beta1()), m);
-            withScalar(b, BinaryOp.MUL, g, t.scalar(1f - s.beta1()), scratch);
+            withScalar(b, BinaryOp.MUL, m, t.scalar((float) s.beta1()), m);
+            withScalar(b, BinaryOp.MUL, g, t.scalar((float) (1 - s.beta1())), scratch);
             elementwise(b, BinaryOp.ADD, m, scratch, m);
-            withScalar(b, BinaryOp.MUL, v, t.scalar(s.beta2()), v);
+            withScalar(b, BinaryOp.MUL, v, t.scalar((float) s.beta2()), v);
             elementwise(b, BinaryOp.MUL, g, g, scratch);
-            withScalar(b, BinaryOp.MUL, scratch, t.scalar(1f - s.beta2()), scratch);
+            withScalar(b, BinaryOp.MUL, scratch, t.scalar((float) (1 - s.beta2())), scratch);
             elementwise(b, BinaryOp.ADD, v, scratch, v);
-            if (s.decoupled() && s.weightDecay() != 0f) {            // AdamW: decay the weights themselves
-                withScalar(b, BinaryOp.MUL, param, t.scalar(1f - s.lr() * s.weightDecay()), param);
+            if (s.decoupled() && s.weightDecay() != 0) {             // AdamW: decay the weights themselves
+                withScalar(b, BinaryOp.MUL, param, t.scalar((float) (1 - s.lr() * s.weightDecay())), param);
             }
             // p −= (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
             double biasCorrection1 = 1.0 - Math.pow(s.beta1(), s.step());
             double biasCorrection2 = 1.0 - Math.pow(s.beta2(), s.step());
             b.unary(UnaryOp.SQRT, v, scratch);
             withScalar(b, BinaryOp.DIV, scratch, t.scalar((float) Math.sqrt(biasCorrection2)), scratch);
-            withScalar(b, BinaryOp.ADD, scratch, t.scalar(s.eps()), scratch);
+            withScalar(b, BinaryOp.ADD, scratch, t.scalar((float) s.eps()), scratch);
             elementwise(b, BinaryOp.DIV, m, scratch, scratch);
             withScalar(b, BinaryOp.MUL, scratch, t.scalar((float) (s.lr() / biasCorrection1)), scratch);
             elementwise(b, BinaryOp.SUB, param, scratch, param);

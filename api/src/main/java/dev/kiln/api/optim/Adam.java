@@ -10,12 +10,12 @@ import java.util.List;
  * {@code adamUpdate}.
  */
 public class Adam extends Optimizer {
-    private final float beta1;
-    private final float beta2;
-    private final float eps;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
     private final boolean decoupled;
 
-    public Adam(List<ParamGroup> groups, float lr, float beta1, float beta2, float eps, boolean decoupled) {
+    public Adam(List<ParamGroup> groups, double lr, double beta1, double beta2, double eps, boolean decoupled) {
         super(groups, lr);
         this.beta1 = beta1;
         this.beta2 = beta2;
@@ -24,17 +24,17 @@ public class Adam extends Optimizer {
     }
 
     /** torch.optim.Adam defaults: betas (0.9, 0.999), eps 1e-8, L2 weight decay from the groups. */
-    public static Adam adam(List<ParamGroup> groups, float lr) {
-        return new Adam(groups, lr, 0.9f, 0.999f, 1e-8f, false);
+    public static Adam adam(List<ParamGroup> groups, double lr) {
+        return new Adam(groups, lr, 0.9, 0.999, 1e-8, false);
     }
 
     /** torch.optim.AdamW: decoupled weight decay from the groups. */
-    public static Adam adamW(List<ParamGroup> groups, float lr, float beta1, float beta2) {
-        return new Adam(groups, lr, beta1, beta2, 1e-8f, true);
+    public static Adam adamW(List<ParamGroup> groups, double lr, double beta1, double beta2) {
+        return new Adam(groups, lr, beta1, beta2, 1e-8, true);
     }
 
     @Override
-    protected void update(String name, Tensor parameter, Tensor grad, float lr, float weightDecay, int step) {
+    protected void update(String name, Tensor parameter, Tensor grad, double lr, double weightDecay, int step) {
         requireFloat(parameter);
         Tensor m = stateOf(name, "exp_avg", parameter);
         Tensor v = stateOf(name, "exp_avg_sq", parameter);

@@ -15,12 +15,12 @@ import java.util.Map;
  */
 public abstract class Optimizer {
     protected final List<ParamGroup> groups;
-    private float learningRate;
+    private double learningRate;
     private int step;
     /** Per-parameter state tensors, keyed "name.slot" (e.g. "fc.weight.exp_avg"). */
     private final Map<String, Tensor> state = new LinkedHashMap<>();
 
-    protected Optimizer(List<ParamGroup> groups, float learningRate) {
+    protected Optimizer(List<ParamGroup> groups, double learningRate) {
         if (groups.isEmpty() || groups.stream().allMatch(g -> g.parameters().isEmpty())) {
             throw new KilnException(getClass().getSimpleName() + ": no parameters to optimise");
         }
@@ -28,12 +28,12 @@ public abstract class Optimizer {
         this.learningRate = learningRate;
     }
 
-    public final float learningRate() {
+    public final double learningRate() {
         return learningRate;
     }
 
     /** Sets the base learning rate (schedules call this before each step). */
-    public final void setLearningRate(float lr) {
+    public final void setLearningRate(double lr) {
         this.learningRate = lr;
     }
 
@@ -50,7 +50,7 @@ public abstract class Optimizer {
     public final void step() {
         step++;
         for (ParamGroup group : groups) {
-            float lr = learningRate * group.lrScale();
+            double lr = learningRate * group.lrScale();
             group.parameters().forEach((name, p) -> {
                 if (p.grad() != null) {
                     update(name, p, p.grad(), lr, group.weightDecay(), step);
@@ -59,7 +59,7 @@ public abstract class Optimizer {
         }
     }
 
-    protected abstract void update(String name, Tensor parameter, Tensor grad, float lr, float weightDecay, int step);
+    protected abstract void update(String name, Tensor parameter, Tensor grad, double lr, double weightDecay, int step);
 
     /** The state slot {@code slot} of a parameter, created zero-filled (outside any step scope) on first use. */
     protected final Tensor stateOf(String name, String slot, Tensor parameter) {

@@ -340,15 +340,16 @@ final class FusedKernels {
     // ---------------------------------------------------------------- Adam / AdamW
 
     void adam(float[] p, float[] g, float[] m, float[] v, int n, AdamStep s) {
-        float b1 = s.beta1();
-        float b2 = s.beta2();
-        float decayFactor = s.decoupled() ? 1f - s.lr() * s.weightDecay() : 1f;
-        float l2 = s.decoupled() ? 0f : s.weightDecay();
-        double bc1 = 1.0 - Math.pow(b1, s.step());
-        double bc2 = 1.0 - Math.pow(b2, s.step());
-        float stepSize = (float) (s.lr() / bc1);
-        float bc2Sqrt = (float) Math.sqrt(bc2);
-        float eps = s.eps();
+        // constants rounded from double, as PyTorch rounds its Python-float hyperparameters
+        float b1 = (float) s.beta1();
+        float b2 = (float) s.beta2();
+        float oneMinusB1 = (float) (1 - s.beta1());
+        float oneMinusB2 = (float) (1 - s.beta2());
+        float decayFactor = s.decoupled() ? (float) (1 - s.lr() * s.weightDecay()) : 1f;
+        float l2 = s.decoupled() ? 0f : (float) s.weightDecay();
+        float stepSize = (float) (s.lr() / (1.0 - Math.pow(s.beta1(), s.step())));
+        float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(s.beta2(), s.step()));
+        float eps = (float) s.eps();
         parallel.forRange(n, GRAIN, (start, end) -> {
             int i = start;
             if (vector) {
@@ -358,8 +359,8 @@ final class FusedKernels {
                     if (l2 != 0f) {
                         gv = pv.mul(l2).add(gv);
                     }
-                    FloatVector mv = FloatVector.fromArray(F, m, i).mul(b1).add(gv.mul(1f - b1));
-                    FloatVector vv = FloatVector.fromArray(F, v, i).mul(b2).add(gv.mul(gv).mul(1f - b2));
+                    FloatVector mv = FloatVector.fromArray(F, m, i).mul(b1).add(gv.mul(oneMinusB1));
+                    FloatVector vv = FloatVector.fromArray(F, v, i).mul(b2).add(gv.mul(gv).mul(oneMinusB2));
                     mv.intoArray(m, i);
                     vv.intoArray(v, i);
                     FloatVector denom = vv.sqrt().div(bc2Sqrt).add(eps);
@@ -368,8 +369,8 @@ final class FusedKernels {
             }
             for (; i < end; i++) {
                 float gi = l2 != 0f ? g[i] + l2 * p[i] : g[i];
-                float mi = m[i] * b1 + gi * (1f - b1);
-                float vi = v[i] * b2 + gi * gi * (1f - b2);
+                float mi = m[i] * b1 + gi * oneMinusB1;
+                float vi = v[i] * b2 + gi * gi * oneMinusB2;
                 m[i] = mi;
                 v[i] = vi;
                 float denom = (float) Math.sqrt(vi) / bc2Sqrt + eps;

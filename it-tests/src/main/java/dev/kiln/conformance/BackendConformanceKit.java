@@ -1,0 +1,846 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.DynamicContainer.dynamicContainer;
+import static org.junit.jupiter.api.DynamicTest.dynamicTest;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.AdamStep;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.backend.BinaryOp;
+import dev.kiln.api.backend.Compositions;
+import dev.kiln.api.backend.CounterRandom;
+import dev.kiln.api.backend.Distribution;
+import dev.kiln.api.backend.Storage;
+import dev.kiln.api.backend.UnaryOp;
+import dev.kiln.api.tensor.DType;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.GradMode;
+import dev.kiln.api.tensor.MemoryScope;
+import dev.kiln.api.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicNode;
+
+/**
+ * The backend conformance kit. Run it from any JUnit 5 test:
+ *
+ * <pre>{@code
+ * @TestFactory
+ * Stream<DynamicNode> conformance() {
+ *     return BackendConformanceKit.tests(myBackend);
+ * }
+ * }</pre>
+ *
+ * <p>It checks, through {@link Tensor} and {@link Backend} only: every operation's forward pass against
+ * double-precision references ({@link Reference}); every differentiable operation's gradient against central finite
+ * differences accumulated in double; every fused kernel against its composition from primitives
+ * ({@link Compositions}); random fills against {@link CounterRandom}; that a closed {@link MemoryScope} leaves no live
+ * storage; and that bad shapes fail with messages naming the operation and the shapes. Sizes include 1, primes, the
+ * usual vector lengths ± 1, broadcasting, and sizes large enough to reach parallel paths.
+ */
+public final class BackendConformanceKit {
+    /** Lengths that straddle 4-, 8- and 16-lane vectors, plus primes and one size that reaches parallel loops. */
+    static final int[] SIZES = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 1000, 100_003};
+
+    private final Backend backend;
+
+    private BackendConformanceKit(Backend backend) {
+        this.backend = backend;
+    }
+
+    /** Every conformance test for this backend, grouped by concern. The caller owns (and closes) the backend. */
+    public static Stream<DynamicNode> tests(Backend backend) {
+        BackendConformanceKit kit = new BackendConformanceKit(backend);
+        return Stream.of(
+                dynamicContainer("forward", kit.forwardTests()),
+                dynamicContainer("gradients", kit.gradientTests()),
+                dynamicContainer("fused equals composition", kit.fusedTests()),
+                dynamicContainer("determinism", kit.determinismTests()),
+                dynamicContainer("memory", kit.memoryTests()),
+                dynamicContainer("errors", kit.errorTests()));
+    }
+
+    // ============================================================================================ helpers
+
+    static float[] random(long seed, int n, double low, double high) {
+        SplittableRandom random = new SplittableRandom(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (low + (high - low) * random.nextDouble());
+        }
+        return x;
+    }
+
+    private Tensor tensor(float[] data, int... shape) {
+        return Tensor.of(backend, data, shape);
+    }
+
+    static void assertClose(String what, double[] expected, float[] actual, double atol, double rtol) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            double tolerance = atol + rtol * Math.abs(expected[i]);
+            if (!(Math.abs(expected[i] - actual[i]) <= tolerance)
+                    && !(Double.isInfinite(expected[i]) && expected[i] == actual[i])) {
+                throw new AssertionError(what + ": element " + i + " is " + actual[i] + ", expected " + expected[i]
+                        + " (tolerance " + tolerance + ")");
+            }
+        }
+    }
+
+    static void assertClose(String what, float[] expected, float[] actual, double atol, double rtol) {
+        double[] e = new double[expected.length];
+        for (int i = 0; i < e.length; i++) {
+            e[i] = expected[i];
+        }
+        assertClose(what, e, actual, atol, rtol);
+    }
+
+    private static double[] map(float[] x, java.util.function.DoubleUnaryOperator f) {
+        double[] out = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = f.applyAsDouble(x[i]);
+        }
+        return out;
+    }
+
+    // ============================================================================================ forward
+
+    private Stream<DynamicNode> forwardTests() {
+        List<DynamicNode> tests = new ArrayList<>();
+        for (UnaryOp op : UnaryOp.values()) {
+            tests.add(dynamicTest("unary " + op, () -> {
+                for (int n : SIZES) {
+                    float[] x = unaryDomain(op, n, n);
+                    Storage in = backend.upload(x);
+                    Storage out = backend.allocate(DType.FLOAT32, n);
+                    backend.unary(op, in, out);
+                    float[] got = new float[n];
+                    backend.download(out, got);
+                    backend.release(in);
+                    backend.release(out);
+                    assertClose(op + " n=" + n, map(x, v -> Reference.unary(op, v)), got, 1e-6, 2e-6);
+                }
+            }));
+        }
+        int[][][] pairs = {
+            {{7}, {7}}, {{5, 7}, {7}}, {{5, 7}, {5, 1}}, {{1, 7}, {5, 1}}, {{3, 1, 9}, {4, 1}}, {{}, {17}},
+            {{2, 3, 4, 5}, {3, 1, 5}}, {{300, 513}, {513}}, {{300, 513}, {300, 1}}, {{100_003}, {100_003}}
+        };
+        for (BinaryOp op : BinaryOp.values()) {
+            tests.add(dynamicTest("binary " + op + " with broadcasting", () -> {
+                for (int[][] pair : pairs) {
+                    float[] a = random(11, Reference.numel(pair[0]), 0.5, 2);
+                    float[] b = random(12, Reference.numel(pair[1]), 0.5, 2);
+                    if (op == BinaryOp.EQ) {
+                        System.arraycopy(a, 0, b, 0, Math.min(a.length, b.length) / 2);
+                    }
+                    float[] got = binary(op, a, pair[0], b, pair[1]);
+                    assertClose(op + " " + Arrays.toString(pair[0]) + " ⊕ " + Arrays.toString(pair[1]),
+                            Reference.binaryBroadcast(op, a, pair[0], b, pair[1]), got, 1e-6, 2e-6);
+                }
+            }));
+        }
+        tests.add(dynamicTest("tensor arithmetic with scalars", () -> {
+            float[] x = random(3, 33, -2, 2);
+            Tensor t = tensor(x, 3, 11);
+            assertClose("x*2+1", map(x, v -> v * 2 + 1), t.mul(2f).add(1f).toFloatArray(), 1e-6, 1e-6);
+            assertClose("(x-1)/4", map(x, v -> (v - 1) / 4), t.sub(1f).div(4f).toFloatArray(), 1e-6, 1e-6);
+            assertClose("x^3", map(x, v -> v * v * v), t.pow(3f).toFloatArray(), 1e-5, 1e-5);
+        }));
+        tests.add(dynamicTest("sum, mean and max along every axis", () -> {
+            int[][] shapes = {{1}, {17}, {4, 9, 5}, {3, 1000}, {1000, 3}, {257, 4099}, {2, 65, 33}};
+            for (int[] shape : shapes) {
+                float[] x = random(shape.length * 7L + shape[0], Reference.numel(shape), -1, 1);
+                Tensor t = tensor(x, shape);
+                for (int d = 0; d < shape.length; d++) {
+                    String what = Arrays.toString(shape) + " dim " + d;
+                    double[] sums = Reference.reduce(false, x, shape, d);
+                    assertClose("sum " + what, sums, t.sum(d).toFloatArray(), 1e-4, 1e-5);
+                    int axis = shape[d];
+                    assertClose("mean " + what, Arrays.stream(sums).map(s -> s / axis).toArray(),
+                            t.mean(d, true).toFloatArray(), 1e-5, 1e-5);
+                    assertClose("max " + what, Reference.reduce(true, x, shape, d), t.max(d, false).toFloatArray(), 0, 0);
+                }
+            }
+        }));
+        tests.add(dynamicTest("matmul: plain, batched, broadcast, transposed views, tails", this::matmulForward));
+        tests.add(dynamicTest("permute, transpose, slice, concat, expand, reshape", this::layoutForward));
+        tests.add(dynamicTest("embedding gathers rows", () -> {
+            float[] table = random(5, 10 * 13, -1, 1);
+            int[] ids = {3, 0, 9, 3, 7, 7};
+            float[] got = tensor(table, 10, 13).embedding(Tensor.ofInts(backend, ids, 2, 3)).toFloatArray();
+            for (int i = 0; i < ids.length; i++) {
+                for (int c = 0; c < 13; c++) {
+                    assertEquals(table[ids[i] * 13 + c], got[i * 13 + c], 0f, "row " + i);
+                }
+            }
+        }));
+        tests.add(dynamicTest("softmax and log-softmax", () -> {
+            for (int[] rc : new int[][] {{1, 1}, {5, 7}, {3, 33}, {300, 65}, {2, 1000}, {97, 4099}}) {
+                float[] x = random(rc[0] + rc[1], rc[0] * rc[1], -8, 8);
+                Tensor t = tensor(x, rc[0], rc[1]);
+                assertClose("softmax " + Arrays.toString(rc), Reference.softmax(x, rc[0], rc[1], false),
+                        t.softmax(-1).toFloatArray(), 1e-7, 1e-5);
+                assertClose("logSoftmax " + Arrays.toString(rc), Reference.softmax(x, rc[0], rc[1], true),
+                        t.logSoftmax(-1).toFloatArray(), 1e-5, 1e-5);
+            }
+        }));
+        tests.add(dynamicTest("layer norm", () -> {
+            for (int[] rc : new int[][] {{1, 1}, {4, 7}, {3, 64}, {129, 257}, {1000, 65}}) {
+                float[] x = random(rc[1], rc[0] * rc[1], -3, 5);
+                float[] g = random(2, rc[1], 0.5, 1.5);
+                float[] b = random(3, rc[1], -1, 1);
+                assertClose("layerNorm " + Arrays.toString(rc), Reference.layerNorm(x, g, b, rc[0], rc[1], 1e-5),
+                        tensor(x, rc).layerNorm(tensor(g, rc[1]), tensor(b, rc[1]), 1e-5f).toFloatArray(), 1e-4, 1e-4);
+            }
+        }));
+        tests.add(dynamicTest("cross-entropy with an ignore index", () -> {
+            for (int[] rc : new int[][] {{1, 2}, {6, 7}, {33, 65}, {512, 1000}}) {
+                float[] x = random(rc[0], rc[0] * rc[1], -4, 4);
+                int[] targets = new int[rc[0]];
+                SplittableRandom random = new SplittableRandom(rc[1]);
+                for (int i = 0; i < targets.length; i++) {
+                    targets[i] = i % 5 == 4 ? -100 : random.nextInt(rc[1]);
+                }
+                float got = tensor(x, rc).crossEntropy(Tensor.ofInts(backend, targets, rc[0]), -100).item();
+                assertEquals(Reference.crossEntropy(x, targets, rc[0], rc[1], -100), got, 1e-5, Arrays.toString(rc));
+            }
+        }));
+        tests.add(dynamicTest("gelu (tanh approximation)", () -> {
+            for (int n : SIZES) {
+                float[] x = random(n, n, -6, 6);
+                assertClose("gelu n=" + n, map(x, Reference::gelu), tensor(x, n).gelu().toFloatArray(), 1e-6, 1e-5);
+            }
+        }));
+        tests.add(dynamicTest("causal attention", () -> {
+            for (int[] shape : new int[][] {{1, 1, 1, 4}, {2, 3, 7, 8}, {1, 2, 65, 16}, {2, 1, 130, 8}}) {
+                int n = Reference.numel(shape);
+                float[] q = random(1, n, -1, 1);
+                float[] k = random(2, n, -1, 1);
+                float[] v = random(3, n, -1, 1);
+                Tensor out = tensor(q, shape).scaledDotProductAttention(tensor(k, shape), tensor(v, shape));
+                assertClose("attention " + Arrays.toString(shape),
+                        Reference.causalAttention(q, k, v, shape[0] * shape[1], shape[2], shape[3]),
+                        out.toFloatArray(), 1e-5, 1e-4);
+            }
+        }));
+        tests.add(dynamicTest("adam and adamw steps", () -> {
+            for (boolean decoupled : new boolean[] {false, true}) {
+                for (int n : new int[] {1, 17, 100_003}) {
+                    float[] p = random(1, n, -1, 1);
+                    float[] g = random(2, n, -1, 1);
+                    float[] m = random(3, n, -0.1, 0.1);
+                    float[] v = random(4, n, 0, 0.01);
+                    Storage ps = backend.upload(p);
+                    Storage gs = backend.upload(g);
+                    Storage ms = backend.upload(m);
+                    Storage vs = backend.upload(v);
+                    backend.adamUpdate(ps, gs, ms, vs, new AdamStep(0.01, 0.9, 0.999, 1e-8, 0.1, decoupled, 3));
+                    double[][] expected = Reference.adam(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0.1, decoupled, 3);
+                    String what = (decoupled ? "adamw" : "adam") + " n=" + n;
+                    assertClose(what + " param", expected[0], download(ps), 1e-6, 1e-5);
+                    assertClose(what + " m", expected[1], download(ms), 1e-7, 1e-5);
+                    assertClose(what + " v", expected[2], download(vs), 1e-9, 1e-5);
+                    for (Storage s : List.of(ps, gs, ms, vs)) {
+                        backend.release(s);
+                    }
+                }
+            }
+        }));
+        return tests.stream();
+    }
+
+    private float[] unaryDomain(UnaryOp op, long seed, int n) {
+        return switch (op) {
+            case LOG, SQRT -> random(seed, n, 0.05, 4);
+            case RECIPROCAL -> map2(random(seed, n, 0.25, 2), seed);
+            case EXP -> random(seed, n, -10, 10);
+            default -> random(seed, n, -5, 5);
+        };
+    }
+
+    private static float[] map2(float[] x, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = random.nextBoolean() ? x[i] : -x[i];
+        }
+        return x;
+    }
+
+    private float[] download(Storage s) {
+        float[] out = new float[s.size()];
+        backend.download(s, out);
+        return out;
+    }
+
+    /** backend.binary with broadcast strides computed here, independently of the api's own code. */
+    private float[] binary(BinaryOp op, float[] a, int[] aShape, float[] b, int[] bShape) {
+        int[] out = Reference.broadcastShape(aShape, bShape);
+        Storage as = backend.upload(a);
+        Storage bs = backend.upload(b);
+        Storage os = backend.allocate(DType.FLOAT32, Reference.numel(out));
+        backend.binary(op, as, stridesFor(aShape, out), bs, stridesFor(bShape, out), os, out);
+        float[] result = download(os);
+        backend.release(as);
+        backend.release(bs);
+        backend.release(os);
+        return result;
+    }
+
+    private static int[] stridesFor(int[] shape, int[] out) {
+        int[] strides = new int[out.length];
+        int stride = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            strides[d + out.length - shape.length] = shape[d] == 1 ? 0 : stride;
+            stride *= shape[d];
+        }
+        return strides;
+    }
+
+    private void matmulForward() {
+        int[][] mnk = {{1, 1, 1}, {1, 33, 17}, {3, 5, 7}, {7, 9, 16}, {17, 31, 65}, {64, 64, 64}, {257, 263, 129}};
+        for (int[] s : mnk) {
+            int m = s[0];
+            int n = s[1];
+            int k = s[2];
+            float[] a = random(m, 3 * m * k, -1, 1);
+            float[] b = random(n, 3 * k * n, -1, 1);
+            String what = " m=" + m + " n=" + n + " k=" + k;
+            float[] a1 = Arrays.copyOf(a, m * k);
+            float[] b1 = Arrays.copyOf(b, k * n);
+            assertClose("2-D" + what, Reference.matmul(a1, b1, 1, m, n, k, true),
+                    tensor(a1, m, k).matmul(tensor(b1, k, n)).toFloatArray(), 1e-4, 1e-4);
+            assertClose("batched" + what, Reference.matmul(a, b, 3, m, n, k, false),
+                    tensor(a, 3, m, k).matmul(tensor(b, 3, k, n)).toFloatArray(), 1e-4, 1e-4);
+            assertClose("batch @ matrix" + what, Reference.matmul(a, b1, 3, m, n, k, true),
+                    tensor(a, 3, m, k).matmul(tensor(b1, k, n)).toFloatArray(), 1e-4, 1e-4);
+            // transposed views: a stored (k, m) and b stored (n, k), multiplied without copies
+            Tensor aT = tensor(a1, m, k).mT().contiguous().mT();
+            Tensor bT = tensor(b1, k, n).mT().contiguous().mT();
+            assertClose("transposed views" + what, Reference.matmul(a1, b1, 1, m, n, k, true),
+                    aT.matmul(bT).toFloatArray(), 1e-4, 1e-4);
+            float[] matrixTimesBatch = tensor(a1, m, k).matmul(tensor(b, 3, k, n)).toFloatArray();
+            for (int i = 0; i < 3; i++) {
+                float[] bi = Arrays.copyOfRange(b, i * k * n, (i + 1) * k * n);
+                assertClose("matrix @ batch " + i + what, Reference.matmul(a1, bi, 1, m, n, k, true),
+                        Arrays.copyOfRange(matrixTimesBatch, i * m * n, (i + 1) * m * n), 1e-4, 1e-4);
+            }
+        }
+        // broadcast batch dimensions (2, 1) × (1, 3)
+        float[] a = random(1, 2 * 4 * 5, -1, 1);
+        float[] b = random(2, 3 * 5 * 6, -1, 1);
+        float[] got = tensor(a, 2, 1, 4, 5).matmul(tensor(b, 1, 3, 5, 6)).toFloatArray();
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 3; j++) {
+                double[] expected = Reference.matmul(Arrays.copyOfRange(a, i * 20, i * 20 + 20),
+                        Arrays.copyOfRange(b, j * 30, j * 30 + 30), 1, 4, 6, 5, true);
+                int base = (i * 3 + j) * 24;
+                assertClose("broadcast batch (" + i + "," + j + ")", expected, Arrays.copyOfRange(got, base, base + 24),
+                        1e-5, 1e-5);
+            }
+        }
+    }
+
+    private void layoutForward() {
+        float[] x = random(9, 2 * 3 * 4, -1, 1);
+        Tensor t = tensor(x, 2, 3, 4);
+        float[] permuted = t.permute(2, 0, 1).toFloatArray();                       // (4, 2, 3)
+        float[] swapped = t.transpose(0, 2).toFloatArray();                         // (4, 3, 2)
+        float[] lastTwo = t.transpose(-1, -2).toFloatArray();                      // (2, 4, 3), a view read densely
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 3; j++) {
+                for (int k = 0; k < 4; k++) {
+                    float v = x[(i * 3 + j) * 4 + k];
+                    assertEquals(v, permuted[(k * 2 + i) * 3 + j], 0f, "permute");
+                    assertEquals(v, swapped[(k * 3 + j) * 2 + i], 0f, "transpose(0, 2)");
+                    assertEquals(v, lastTwo[(i * 4 + k) * 3 + j], 0f, "transpose(-1, -2)");
+                }
+            }
+        }
+        float[] sliced = t.slice(1, 1, 3).toFloatArray();                         // (2, 2, 4)
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 2; j++) {
+                for (int k = 0; k < 4; k++) {
+                    assertEquals(x[(i * 3 + j + 1) * 4 + k], sliced[(i * 2 + j) * 4 + k], 0f, "slice");
+                }
+            }
+        }
+        float[] y = random(10, 2 * 2 * 4, -1, 1);
+        float[] joined = Tensor.concat(List.of(t, tensor(y, 2, 2, 4)), 1).toFloatArray();   // (2, 5, 4)
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 5; j++) {
+                for (int k = 0; k < 4; k++) {
+                    float expected = j < 3 ? x[(i * 3 + j) * 4 + k] : y[(i * 2 + j - 3) * 4 + k];
+                    assertEquals(expected, joined[(i * 5 + j) * 4 + k], 0f, "concat");
+                }
+            }
+        }
+        float[] row = random(11, 4, -1, 1);
+        float[] expanded = tensor(row, 1, 4).expand(3, 4).toFloatArray();
+        for (int i = 0; i < 12; i++) {
+            assertEquals(row[i % 4], expanded[i], 0f, "expand");
+        }
+        assertArrayEquals(x, t.reshape(6, -1).toFloatArray(), "reshape keeps data");
+        assertArrayEquals(new int[] {6, 4}, t.reshape(6, -1).shape());
+    }
+
+    // ============================================================================================ gradients
+
+    /** One gradient check: inputs (data + shape) and the function of them. */
+    private record GradientCase(String name, float[][] inputs, int[][] shapes, Function<List<Tensor>, Tensor> function) {
+    }
+
+    private static GradientCase gradCase(String name, Function<List<Tensor>, Tensor> f, Object... dataAndShapes) {
+        int count = dataAndShapes.length / 2;
+        float[][] inputs = new float[count][];
+        int[][] shapes = new int[count][];
+        for (int i = 0; i < count; i++) {
+            inputs[i] = (float[]) dataAndShapes[2 * i];
+            shapes[i] = (int[]) dataAndShapes[2 * i + 1];
+        }
+        return new GradientCase(name, inputs, shapes, f);
+    }
+
+    private static int[] s(int... shape) {
+        return shape;
+    }
+
+    private Stream<DynamicNode> gradientTests() {
+        int[] targets = {2, 0, -100, 6, 1, 3};
+        List<GradientCase> cases = List.of(
+                gradCase("add (broadcast)", in -> in.get(0).add(in.get(1)),
+                        random(1, 12, -1, 1), s(3, 4), random(2, 4, -1, 1), s(4)),
+                gradCase("sub (broadcast)", in -> in.get(0).sub(in.get(1)),
+                        random(1, 12, -1, 1), s(3, 4), random(2, 3, -1, 1), s(3, 1)),
+                gradCase("mul (broadcast)", in -> in.get(0).mul(in.get(1)),
+                        random(1, 24, -1, 1), s(2, 3, 4), random(2, 12, -1, 1), s(3, 4)),
+                gradCase("div", in -> in.get(0).div(in.get(1)),
+                        random(1, 10, -1, 1), s(10), random(2, 10, 0.5, 2), s(10)),
+                gradCase("maximum", in -> in.get(0).maximum(in.get(1)),
+                        random(1, 10, -1, 1), s(10), separatedFrom(random(1, 10, -1, 1), 2), s(10)),
+                gradCase("exp", in -> in.get(0).exp(), random(3, 9, -2, 2), s(9)),
+                gradCase("log", in -> in.get(0).log(), random(3, 9, 0.5, 3), s(9)),
+                gradCase("tanh", in -> in.get(0).tanh(), random(3, 9, -2, 2), s(9)),
+                gradCase("sigmoid", in -> in.get(0).sigmoid(), random(3, 9, -3, 3), s(9)),
+                gradCase("relu", in -> in.get(0).relu(), awayFromZero(random(3, 9, -2, 2)), s(9)),
+                gradCase("sqrt", in -> in.get(0).sqrt(), random(3, 9, 0.5, 3), s(9)),
+                gradCase("abs", in -> in.get(0).abs(), awayFromZero(random(3, 9, -2, 2)), s(9)),
+                gradCase("pow", in -> in.get(0).pow(3f), random(3, 9, -1.5, 1.5), s(9)),
+                gradCase("neg", in -> in.get(0).neg(), random(3, 9, -1, 1), s(9)),
+                gradCase("gelu", in -> in.get(0).gelu(), random(3, 33, -4, 4), s(33)),
+                gradCase("sum(dim)", in -> in.get(0).sum(1), random(4, 24, -1, 1), s(2, 3, 4)),
+                gradCase("sum()", in -> in.get(0).sum(), random(4, 24, -1, 1), s(2, 3, 4)),
+                gradCase("mean(dim, keepdim)", in -> in.get(0).mean(0, true), random(4, 24, -1, 1), s(2, 3, 4)),
+                gradCase("max(dim)", in -> in.get(0).max(2, false), random(4, 24, -1, 1), s(2, 3, 4)),
+                gradCase("matmul 2-D", in -> in.get(0).matmul(in.get(1)),
+                        random(5, 15, -1, 1), s(3, 5), random(6, 20, -1, 1), s(5, 4)),
+                gradCase("matmul batched", in -> in.get(0).matmul(in.get(1)),
+                        random(5, 30, -1, 1), s(2, 3, 5), random(6, 40, -1, 1), s(2, 5, 4)),
+                gradCase("matmul batch @ shared matrix", in -> in.get(0).matmul(in.get(1)),
+                        random(5, 30, -1, 1), s(2, 3, 5), random(6, 20, -1, 1), s(5, 4)),
+                gradCase("matmul with transposed view (x @ Wᵀ)", in -> in.get(0).matmul(in.get(1).mT()),
+                        random(5, 30, -1, 1), s(2, 3, 5), random(6, 20, -1, 1), s(4, 5)),
+                gradCase("matmul broadcast batch", in -> in.get(0).matmul(in.get(1)),
+                        random(5, 30, -1, 1), s(2, 1, 3, 5), random(6, 60, -1, 1), s(1, 3, 5, 4)),
+                gradCase("reshape", in -> in.get(0).reshape(4, 6).mul(in.get(0).reshape(4, 6)),
+                        random(7, 24, -1, 1), s(2, 3, 4)),
+                gradCase("permute", in -> in.get(0).permute(2, 0, 1), random(7, 24, -1, 1), s(2, 3, 4)),
+                gradCase("transpose(0, 2)", in -> in.get(0).transpose(0, 2), random(7, 24, -1, 1), s(2, 3, 4)),
+                gradCase("slice", in -> in.get(0).slice(1, 1, 3), random(7, 24, -1, 1), s(2, 3, 4)),
+                gradCase("concat", in -> Tensor.concat(List.of(in.get(0), in.get(1)), 0),
+                        random(7, 8, -1, 1), s(2, 4), random(8, 12, -1, 1), s(3, 4)),
+                gradCase("expand", in -> in.get(0).expand(3, 4), random(7, 4, -1, 1), s(1, 4)),
+                gradCase("embedding (repeated ids)", in -> in.get(0).embedding(Tensor.ofInts(backend,
+                        new int[] {1, 4, 1, 0}, 2, 2)), random(9, 20, -1, 1), s(5, 4)),
+                gradCase("softmax", in -> in.get(0).softmax(-1), random(10, 21, -2, 2), s(3, 7)),
+                gradCase("logSoftmax", in -> in.get(0).logSoftmax(-1), random(10, 21, -2, 2), s(3, 7)),
+                gradCase("layerNorm", in -> in.get(0).layerNorm(in.get(1), in.get(2), 1e-5f),
+                        random(11, 24, -2, 2), s(3, 8), random(12, 8, 0.5, 1.5), s(8), random(13, 8, -1, 1), s(8)),
+                gradCase("crossEntropy (ignore index)", in -> in.get(0).crossEntropy(
+                        Tensor.ofInts(backend, targets, 2, 3), -100), random(14, 42, -2, 2), s(2, 3, 7)),
+                gradCase("scaledDotProductAttention", in -> in.get(0).scaledDotProductAttention(in.get(1), in.get(2)),
+                        random(15, 48, -1, 1), s(1, 2, 6, 4), random(16, 48, -1, 1), s(1, 2, 6, 4),
+                        random(17, 48, -1, 1), s(1, 2, 6, 4)),
+                gradCase("a small network", in -> in.get(0).matmul(in.get(1)).gelu().layerNorm(in.get(2), in.get(3), 1e-5f)
+                                .sum(1).tanh(),
+                        random(18, 12, -1, 1), s(3, 4), random(19, 20, -1, 1), s(4, 5),
+                        random(20, 5, 0.5, 1.5), s(5), random(21, 5, -0.5, 0.5), s(5)));
+        return cases.stream().map(c -> dynamicTest(c.name(), () -> checkGradient(c)));
+    }
+
+    /** x plus offsets of at least 0.1 either way, so no pair sits within a finite-difference step of the kink. */
+    private static float[] separatedFrom(float[] x, long seed) {
+        float[] offsets = awayFromZero(random(seed, x.length, -1, 1));
+        for (int i = 0; i < x.length; i++) {
+            offsets[i] += x[i];
+        }
+        return offsets;
+    }
+
+    private static float[] awayFromZero(float[] x) {
+        for (int i = 0; i < x.length; i++) {
+            if (Math.abs(x[i]) < 0.1f) {
+                x[i] = x[i] < 0 ? -0.3f : 0.3f;
+            }
+        }
+        return x;
+    }
+
+    /**
+     * Compares autograd against central differences of L = Σ w ⊙ f(inputs), with random weights w so that every output
+     * matters. L is accumulated in double on the host; h = 1e-2 (float32 inputs).
+     */
+    private void checkGradient(GradientCase c) {
+        List<Tensor> leaves = new ArrayList<>();
+        for (int i = 0; i < c.inputs().length; i++) {
+            leaves.add(tensor(c.inputs()[i].clone(), c.shapes()[i]).requiresGrad(true));
+        }
+        Tensor out = c.function().apply(leaves);
+        float[] weights = random(99, out.numel(), -1, 1);
+        out.mul(tensor(weights, out.shape())).sum().backward();
+        double h = 1e-2;
+        for (int i = 0; i < leaves.size(); i++) {
+            Tensor grad = leaves.get(i).grad();
+            assertTrue(grad != null, c.name() + ": input " + i + " got no gradient");
+            float[] analytic = grad.toFloatArray();
+            float[] x = c.inputs()[i];
+            for (int j = 0; j < x.length; j++) {
+                float saved = x[j];
+                x[j] = (float) (saved + h);
+                double plus = weightedSum(c, weights);
+                x[j] = (float) (saved - h);
+                double minus = weightedSum(c, weights);
+                x[j] = saved;
+                double numeric = (plus - minus) / (2 * h);
+                double tolerance = 5e-3 + 2e-2 * Math.abs(numeric);
+                if (Math.abs(numeric - analytic[j]) > tolerance) {
+                    throw new AssertionError(c.name() + ": d/d input" + i + "[" + j + "] is " + analytic[j]
+                            + " by autograd but " + numeric + " by finite differences");
+                }
+            }
+        }
+    }
+
+    private double weightedSum(GradientCase c, float[] weights) {
+        try (var noGrad = GradMode.noGrad()) {
+            List<Tensor> inputs = new ArrayList<>();
+            for (int i = 0; i < c.inputs().length; i++) {
+                inputs.add(tensor(c.inputs()[i], c.shapes()[i]));
+            }
+            float[] y = c.function().apply(inputs).toFloatArray();
+            double sum = 0;
+            for (int i = 0; i < y.length; i++) {
+                sum += (double) y[i] * weights[i];
+            }
+            return sum;
+        }
+    }
+
+    // ============================================================================================ fused vs composed
+
+    private Stream<DynamicNode> fusedTests() {
+        int rows = 37;
+        int cols = 67;
+        int n = rows * cols;
+        float[] x = random(1, n, -3, 3);
+        float[] dy = random(2, n, -1, 1);
+        float[] gamma = random(3, cols, 0.5, 1.5);
+        float[] beta = random(4, cols, -1, 1);
+        int[] targets = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            targets[r] = r % 6 == 5 ? -1 : (r * 7) % cols;
+        }
+        List<DynamicNode> tests = new ArrayList<>();
+        tests.add(dynamicTest("softmax", () -> compareFused(n,
+                (b, out) -> b.softmax(up(x), out[0], rows, cols),
+                (b, out) -> Compositions.softmax(b, up(x), out[0], rows, cols), 1)));
+        tests.add(dynamicTest("logSoftmax", () -> compareFused(n,
+                (b, out) -> b.logSoftmax(up(x), out[0], rows, cols),
+                (b, out) -> Compositions.logSoftmax(b, up(x), out[0], rows, cols), 1)));
+        float[] y = softmaxOf(x, rows, cols);
+        tests.add(dynamicTest("softmaxBackward", () -> compareFused(n,
+                (b, out) -> b.softmaxBackward(up(y), up(dy), out[0], rows, cols),
+                (b, out) -> Compositions.softmaxBackward(b, up(y), up(dy), out[0], rows, cols), 1)));
+        tests.add(dynamicTest("logSoftmaxBackward", () -> compareFused(n,
+                (b, out) -> b.logSoftmaxBackward(up(logOf(y)), up(dy), out[0], rows, cols),
+                (b, out) -> Compositions.logSoftmaxBackward(b, up(logOf(y)), up(dy), out[0], rows, cols), 1)));
+        tests.add(dynamicTest("layerNorm", () -> compareFused(n,
+                (b, out) -> b.layerNorm(up(x), up(gamma), up(beta), out[0], out[1], out[2], rows, cols, 1e-5f),
+                (b, out) -> Compositions.layerNorm(b, up(x), up(gamma), up(beta), out[0], out[1], out[2], rows, cols,
+                        1e-5f), 3, n, rows, rows)));
+        tests.add(dynamicTest("layerNormBackward", () -> {
+            float[] mean = new float[rows];
+            float[] rstd = new float[rows];
+            for (int r = 0; r < rows; r++) {
+                double m = 0;
+                double v = 0;
+                for (int c = 0; c < cols; c++) {
+                    m += x[r * cols + c];
+                }
+                m /= cols;
+                for (int c = 0; c < cols; c++) {
+                    v += (x[r * cols + c] - m) * (x[r * cols + c] - m);
+                }
+                mean[r] = (float) m;
+                rstd[r] = (float) (1 / Math.sqrt(v / cols + 1e-5));
+            }
+            compareFused(n,
+                    (b, out) -> b.layerNormBackward(up(x), up(gamma), up(mean), up(rstd), up(dy), out[0], out[1], out[2],
+                            rows, cols),
+                    (b, out) -> Compositions.layerNormBackward(b, up(x), up(gamma), up(mean), up(rstd), up(dy), out[0],
+                            out[1], out[2], rows, cols), 3, n, cols, cols);
+        }));
+        tests.add(dynamicTest("crossEntropy", () -> compareFused(rows,
+                (b, out) -> b.crossEntropy(up(x), b.upload(targets), out[0], out[1], rows, cols, -1),
+                (b, out) -> Compositions.crossEntropy(b, up(x), b.upload(targets), out[0], out[1], rows, cols, -1),
+                2, rows, rows)));
+        float[] lse = logSumExp(x, rows, cols);
+        tests.add(dynamicTest("crossEntropyBackward", () -> compareFused(n,
+                (b, out) -> b.crossEntropyBackward(up(x), b.upload(targets), up(lse), out[0], 0.37f, rows, cols, -1),
+                (b, out) -> Compositions.crossEntropyBackward(b, up(x), b.upload(targets), up(lse), out[0], 0.37f, rows,
+                        cols, -1), 1)));
+        tests.add(dynamicTest("gelu", () -> compareFused(n,
+                (b, out) -> b.gelu(up(x), out[0]),
+                (b, out) -> Compositions.gelu(b, up(x), out[0]), 1)));
+        tests.add(dynamicTest("geluBackward", () -> compareFused(n,
+                (b, out) -> b.geluBackward(up(x), up(dy), out[0]),
+                (b, out) -> Compositions.geluBackward(b, up(x), up(dy), out[0]), 1)));
+        for (boolean decoupled : new boolean[] {false, true}) {
+            tests.add(dynamicTest(decoupled ? "adamW update" : "adam update", () -> {
+                AdamStep step = new AdamStep(0.003, 0.9, 0.95, 1e-8, 0.1, decoupled, 7);
+                float[] secondMoment = random(9, n, 0, 0.01);
+                compareFused(n,
+                        (b, out) -> {
+                            copyInto(b, x, out[0]);
+                            copyInto(b, secondMoment, out[2]);
+                            b.adamUpdate(out[0], up(dy), out[1], out[2], step);
+                        },
+                        (b, out) -> {
+                            copyInto(b, x, out[0]);
+                            copyInto(b, secondMoment, out[2]);
+                            Compositions.adamUpdate(b, out[0], up(dy), out[1], out[2], step);
+                        }, 3, n, n, n);
+            }));
+        }
+        int bh = 3;
+        int t = 70;
+        int d = 16;
+        int an = bh * t * d;
+        float[] q = random(5, an, -1, 1);
+        float[] k = random(6, an, -1, 1);
+        float[] v = random(7, an, -1, 1);
+        float[] dout = random(8, an, -1, 1);
+        float scale = 0.25f;
+        tests.add(dynamicTest("causalAttention", () -> compareFused(an,
+                (b, out) -> b.causalAttention(up(q), up(k), up(v), out[0], out[1], bh, t, d, scale),
+                (b, out) -> Compositions.causalAttention(b, up(q), up(k), up(v), out[0], out[1], bh, t, d, scale),
+                2, an, bh * t)));
+        tests.add(dynamicTest("causalAttentionBackward", () -> {
+            Storage o = backend.allocate(DType.FLOAT32, an);
+            Storage l = backend.allocate(DType.FLOAT32, bh * t);
+            Compositions.causalAttention(backend, up(q), up(k), up(v), o, l, bh, t, d, scale);
+            float[] outValues = download(o);
+            float[] lseValues = download(l);
+            compareFused(an,
+                    (b, out) -> b.causalAttentionBackward(up(q), up(k), up(v), up(outValues), up(lseValues), up(dout),
+                            out[0], out[1], out[2], bh, t, d, scale),
+                    (b, out) -> Compositions.causalAttentionBackward(b, up(q), up(k), up(v), up(outValues),
+                            up(lseValues), up(dout), out[0], out[1], out[2], bh, t, d, scale), 3, an, an, an);
+        }));
+        return tests.stream();
+    }
+
+    private final List<Storage> uploads = new ArrayList<>();
+
+    private Storage up(float[] values) {
+        Storage s = backend.upload(values);
+        uploads.add(s);
+        return s;
+    }
+
+    private static void copyInto(Backend b, float[] values, Storage target) {
+        Storage source = b.upload(values);
+        b.copyStrided(source, 0, new int[] {values.length}, new int[] {1}, target, 0, new int[] {1});
+        b.release(source);
+    }
+
+    @FunctionalInterface
+    private interface FusedCall {
+        void run(Backend backend, Storage[] outputs);
+    }
+
+    /** Runs the backend's kernel and the composition on the same inputs into fresh outputs and compares them all. */
+    private void compareFused(int firstSize, FusedCall fused, FusedCall composed, int outputs, int... sizes) {
+        int[] outSizes = sizes.length == 0 ? new int[] {firstSize} : sizes;
+        Storage[] a = new Storage[outputs];
+        Storage[] b = new Storage[outputs];
+        for (int i = 0; i < outputs; i++) {
+            a[i] = backend.allocate(DType.FLOAT32, outSizes[i]);
+            b[i] = backend.allocate(DType.FLOAT32, outSizes[i]);
+        }
+        fused.run(backend, a);
+        composed.run(backend, b);
+        for (int i = 0; i < outputs; i++) {
+            assertClose("output " + i, download(b[i]), download(a[i]), 2e-5, 2e-4);
+            backend.release(a[i]);
+            backend.release(b[i]);
+        }
+        uploads.forEach(backend::release);
+        uploads.clear();
+    }
+
+    private static float[] softmaxOf(float[] x, int rows, int cols) {
+        double[] d = Reference.softmax(x, rows, cols, false);
+        float[] out = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            out[i] = (float) d[i];
+        }
+        return out;
+    }
+
+    private static float[] logOf(float[] y) {
+        float[] out = new float[y.length];
+        for (int i = 0; i < y.length; i++) {
+            out[i] = (float) Math.log(y[i]);
+        }
+        return out;
+    }
+
+    private static float[] logSumExp(float[] x, int rows, int cols) {
+        float[] out = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < cols; c++) {
+                max = Math.max(max, x[r * cols + c]);
+            }
+            double sum = 0;
+            for (int c = 0; c < cols; c++) {
+                sum += Math.exp(x[r * cols + c] - max);
+            }
+            out[r] = (float) (max + Math.log(sum));
+        }
+        return out;
+    }
+
+    // ============================================================================================ determinism
+
+    private Stream<DynamicNode> determinismTests() {
+        return Stream.of(
+                dynamicTest("random fills follow CounterRandom exactly", () -> {
+                    for (Distribution distribution : Distribution.values()) {
+                        Storage s = backend.allocate(DType.FLOAT32, 100_003);
+                        backend.randomFill(s, distribution, -0.5f, 2f, 1234L);
+                        float[] got = download(s);
+                        backend.release(s);
+                        for (int i = 0; i < got.length; i += 997) {
+                            assertEquals(CounterRandom.sample(distribution, -0.5f, 2f, 1234L, i), got[i], 0f,
+                                    distribution + " element " + i);
+                        }
+                    }
+                }),
+                dynamicTest("randn has mean 0 and standard deviation 1", () -> {
+                    float[] x = Tensor.randn(backend, new Generator(7), 200_000).toFloatArray();
+                    double mean = Arrays.stream(map(x, v -> v)).average().orElseThrow();
+                    double variance = Arrays.stream(map(x, v -> (v - mean) * (v - mean))).average().orElseThrow();
+                    assertEquals(0.0, mean, 0.01);
+                    assertEquals(1.0, Math.sqrt(variance), 0.01);
+                }),
+                dynamicTest("the same seed gives the same tensors", () -> {
+                    assertArrayEquals(Tensor.randn(backend, new Generator(42), 1000).toFloatArray(),
+                            Tensor.randn(backend, new Generator(42), 1000).toFloatArray());
+                    float[] ones = new float[10_000];
+                    Arrays.fill(ones, 1f);
+                    float[] first = tensor(ones, 10_000).dropout(0.3f, true, new Generator(5)).toFloatArray();
+                    float[] second = tensor(ones, 10_000).dropout(0.3f, true, new Generator(5)).toFloatArray();
+                    assertArrayEquals(first, second);
+                }),
+                dynamicTest("dropout drops p and rescales the rest", () -> {
+                    float[] ones = new float[100_000];
+                    Arrays.fill(ones, 1f);
+                    float[] y = tensor(ones, ones.length).dropout(0.25f, true, new Generator(3)).toFloatArray();
+                    int zeros = 0;
+                    for (float v : y) {
+                        if (v == 0f) {
+                            zeros++;
+                        } else {
+                            assertEquals(1f / 0.75f, v, 1e-6f);
+                        }
+                    }
+                    assertEquals(0.25, zeros / (double) y.length, 0.01);
+                    assertArrayEquals(ones, tensor(ones, ones.length).dropout(0.25f, false, new Generator(3))
+                            .toFloatArray(), "eval mode is the identity");
+                }));
+    }
+
+    // ============================================================================================ memory
+
+    private Stream<DynamicNode> memoryTests() {
+        return Stream.of(dynamicTest("a closed scope leaves no live storage", () -> {
+            Tensor w = Tensor.randn(backend, new Generator(1), 16, 8).requiresGrad(true);
+            Tensor g = Tensor.ones(backend, 8).requiresGrad(true);
+            Tensor bias = Tensor.zeros(backend, 8).requiresGrad(true);
+            long before = backend.liveStorages();
+            try (MemoryScope step = MemoryScope.open()) {
+                Tensor x = Tensor.randn(backend, new Generator(2), 4, 5, 16);
+                Tensor logits = x.matmul(w).gelu().layerNorm(g, bias, 1e-5f);
+                Tensor loss = logits.crossEntropy(Tensor.ofInts(backend, new int[20], 4, 5), -100);
+                loss.backward();
+                assertTrue(step.size() > 0, "the step scope owns its activations");
+            }
+            assertTrue(w.grad() != null, "parameter gradients outlive the step scope");
+            w.grad().toFloatArray();
+            long leftover = backend.liveStorages() - before;
+            assertEquals(3, leftover, "only the three parameter gradients may remain");
+            w.zeroGrad();
+            g.zeroGrad();
+            bias.zeroGrad();
+            assertEquals(before, backend.liveStorages(), "zeroGrad releases gradients");
+        }), dynamicTest("using a tensor after its scope closed fails clearly", () -> {
+            Tensor escaped;
+            try (MemoryScope scope = MemoryScope.open()) {
+                escaped = Tensor.ones(backend, 3);
+            }
+            KilnException e = assertThrows(KilnException.class, escaped::toFloatArray);
+            assertTrue(e.getMessage().contains("release"), e.getMessage());
+        }));
+    }
+
+    // ============================================================================================ errors
+
+    private Stream<DynamicNode> errorTests() {
+        return Stream.of(
+                dynamicTest("matmul names both shapes", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 2, 3).matmul(Tensor.zeros(backend, 4, 5)), "matmul", "[2, 3]", "[4, 5]")),
+                dynamicTest("broadcast failure names the operation and both shapes", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 2, 3).add(Tensor.zeros(backend, 4)), "add", "[2, 3]", "[4]")),
+                dynamicTest("reshape names both shapes", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 2, 3).reshape(4, 2), "reshape", "[2, 3]", "[4, 2]")),
+                dynamicTest("cross-entropy rejects float targets", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 2, 3).crossEntropy(Tensor.zeros(backend, 2), -1), "crossEntropy",
+                        "INT32")),
+                dynamicTest("cross-entropy rejects out-of-range targets", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 2, 3).crossEntropy(Tensor.ofInts(backend, new int[] {0, 3}, 2), -1),
+                        "crossEntropy", "3")),
+                dynamicTest("embedding rejects out-of-range ids", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 4, 3).embedding(Tensor.ofInts(backend, new int[] {4}, 1)),
+                        "embedding", "4")),
+                dynamicTest("layerNorm names the expected parameter shape", () -> expectMessage(
+                        () -> Tensor.zeros(backend, 2, 3).layerNorm(Tensor.ones(backend, 4), Tensor.zeros(backend, 4), 1e-5f),
+                        "layerNorm", "[2, 3]", "[3]")));
+    }
+
+    private static void expectMessage(Runnable action, String... fragments) {
+        KilnException e = assertThrows(KilnException.class, action::run);
+        for (String fragment : fragments) {
+            assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should mention " + fragment);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+package dev.kiln.conformance;
+
+import dev.kiln.api.backend.BackendConfig;
+import dev.kiln.api.backend.BackendProvider;
+import dev.kiln.api.plugin.PluginRegistry;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The backends this build ships, found the way users find them: ServiceLoader over the module layer. */
+final class Backends {
+    private Backends() {
+    }
+
+    static PluginRegistry<BackendProvider> registry() {
+        return PluginRegistry.load("backend", BackendProvider.class, ModuleLayer.boot());
+    }
+
+    /** Every configuration the conformance kit must pass: each backend, and the cpu backend in scalar mode too. */
+    static List<Configured> configurations() {
+        List<Configured> out = new ArrayList<>();
+        for (BackendProvider provider : registry().providers()) {
+            if (!provider.probe().available()) {
+                continue;
+            }
+            out.add(new Configured(provider.id(), provider, BackendConfig.of("threads", "2")));
+            if (provider.id().equals("cpu")) {
+                out.add(new Configured("cpu (scalar)", provider, BackendConfig.of("threads", "2", "vector.bits", "0")));
+                out.add(new Configured("cpu (1 thread)", provider, BackendConfig.of("threads", "1")));
+            }
+        }
+        return out;
+    }
+
+    record Configured(String label, BackendProvider provider, BackendConfig config) {
+    }
+}

@@ -1,0 +1,63 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.DynamicContainer.dynamicContainer;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.backend.BackendConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.DynamicNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+/** The conformance kit over every backend the module layer provides, and the exact set of provider ids. */
+class ConformanceTest {
+    private static final List<Backend> OPEN = new ArrayList<>();
+
+    @Test
+    void theBuildProvidesExactlyTheseBackends() {
+        assertEquals(Set.of("cpu"), Set.copyOf(Backends.registry().ids()),
+                "a missing or extra 'provides' in a module-info changes this set");
+    }
+
+    @Test
+    void anUnknownBackendIdListsTheKnownOnes() {
+        KilnException e = assertThrows(KilnException.class, () -> Backends.registry().get("cuda"));
+        assertTrue(e.getMessage().contains("cuda") && e.getMessage().contains("cpu"), e.getMessage());
+    }
+
+    @Test
+    void aTypoInABackendOptionIsAnError() {
+        KilnException e = assertThrows(KilnException.class,
+                () -> Backends.registry().get("cpu").create(BackendConfig.of("thread", "2")));
+        assertTrue(e.getMessage().contains("thread") && e.getMessage().contains("threads"), e.getMessage());
+    }
+
+    @Test
+    void everyBackendProbesWithoutThrowing() {
+        Backends.registry().providers().forEach(p -> assertFalse(p.probe() == null, p.id()));
+        assertTrue(Backends.registry().best().probe().available());
+    }
+
+    @TestFactory
+    Stream<DynamicNode> conformanceKit() {
+        return Backends.configurations().stream().map(c -> {
+            Backend backend = c.provider().create(c.config());
+            OPEN.add(backend);
+            return dynamicContainer(c.label(), BackendConformanceKit.tests(backend));
+        });
+    }
+
+    @AfterAll
+    static void closeBackends() {
+        OPEN.forEach(Backend::close);
+    }
+}
