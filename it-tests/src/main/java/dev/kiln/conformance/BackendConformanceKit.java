@@ -16,7 +16,7 @@ import dev.kiln.api.backend.CounterRandom;
 import dev.kiln.api.backend.Distribution;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
-import dev.kiln.api.tensor.DType;
+import dev.kiln.api.backend.DType;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.GradMode;
 import dev.kiln.api.tensor.MemoryScope;

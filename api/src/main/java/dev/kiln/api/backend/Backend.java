@@ -1,6 +1,5 @@
 package dev.kiln.api.backend;
 
-import dev.kiln.api.tensor.DType;
 
 /**
  * The hardware seam. A backend implements a small set of primitive kernels over {@link Storage}s; everything else —

@@ -1,6 +1,5 @@
 package dev.kiln.api.backend;
 
-import dev.kiln.api.tensor.DType;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -1,6 +1,5 @@
 package dev.kiln.api.backend;
 
-import dev.kiln.api.tensor.DType;
 
 /**
  * A flat buffer of {@link #size()} elements owned by one backend. What it holds (a Java array, a device buffer) is the

@@ -4,7 +4,7 @@ import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.BinaryOp;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
-import dev.kiln.api.tensor.DType;
+import dev.kiln.api.backend.DType;
 import dev.kiln.api.tensor.Tensor;
 import java.util.Collection;
 

@@ -2,7 +2,7 @@ package dev.kiln.api.optim;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.tensor.DType;
+import dev.kiln.api.backend.DType;
 import dev.kiln.api.tensor.Tensor;
 import java.util.Arrays;
 import java.util.LinkedHashMap;

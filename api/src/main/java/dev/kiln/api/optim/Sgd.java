@@ -27,12 +27,12 @@ public final class Sgd extends Optimizer {
         int[] scalar = {0};
         int[] shape = {n};
         Storage p = parameter.storage();
-        Storage direction = b.allocate(dev.kiln.api.tensor.DType.FLOAT32, n);
+        Storage direction = b.allocate(dev.kiln.api.backend.DType.FLOAT32, n);
         Storage constant = b.upload(new float[] {(float) weightDecay});
         try {
             b.copyStrided(grad.storage(), 0, shape, dense, direction, 0, dense);
             if (weightDecay != 0) {                                    // g ← g + wd·p
-                Storage decay = b.allocate(dev.kiln.api.tensor.DType.FLOAT32, n);
+                Storage decay = b.allocate(dev.kiln.api.backend.DType.FLOAT32, n);
                 b.binary(BinaryOp.MUL, p, dense, constant, scalar, decay, shape);
                 b.binary(BinaryOp.ADD, direction, dense, decay, dense, direction, shape);
                 b.release(decay);

@@ -3,6 +3,7 @@ package dev.kiln.api.tensor;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.BinaryOp;
+import dev.kiln.api.backend.DType;
 import dev.kiln.api.backend.Distribution;
 import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.ReduceOp;

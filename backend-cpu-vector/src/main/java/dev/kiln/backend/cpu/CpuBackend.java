@@ -9,7 +9,7 @@ import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
-import dev.kiln.api.tensor.DType;
+import dev.kiln.api.backend.DType;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**

@@ -2,7 +2,7 @@ package dev.kiln.backend.cpu;
 
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.Storage;
-import dev.kiln.api.tensor.DType;
+import dev.kiln.api.backend.DType;
 
 /** A Java array: float[] for FLOAT32, int[] for INT32. Released storages drop their array so misuse fails loudly. */
 final class CpuStorage implements Storage {

@@ -1,4 +1,4 @@
-package dev.kiln.api.tensor;
+package dev.kiln.api.backend;
 
 /** Element types. Compute is float32 today; int32 carries token ids and targets; the half types are ready for storage. */
 public enum DType {
