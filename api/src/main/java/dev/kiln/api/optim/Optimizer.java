@@ -1,7 +1,6 @@
 package dev.kiln.api.optim;
 
 import dev.kiln.api.KilnException;
-import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.DType;
 import dev.kiln.api.tensor.Tensor;
 import java.util.Arrays;
@@ -61,12 +60,12 @@ public abstract class Optimizer {
 
     protected abstract void update(String name, Tensor parameter, Tensor grad, double lr, double weightDecay, int step);
 
-    /** The state slot {@code slot} of a parameter, created zero-filled (outside any step scope) on first use. */
+    /**
+     * The state slot {@code slot} of a parameter, created zero-filled on first use in the parameter's own scope, so that
+     * a step scope open at the time never frees it.
+     */
     protected final Tensor stateOf(String name, String slot, Tensor parameter) {
-        return state.computeIfAbsent(name + "." + slot, key -> {
-            Backend backend = parameter.backend();
-            return Tensor.zeros(backend, parameter.shape());
-        });
+        return state.computeIfAbsent(name + "." + slot, key -> parameter.zerosInOwnerScope());
     }
 
     protected final boolean hasState(String name, String slot) {
@@ -101,7 +100,7 @@ public abstract class Optimizer {
                         + " values but parameter " + key.substring(0, dot) + " has shape "
                         + Arrays.toString(parameter.shape()));
             }
-            Tensor slot = Tensor.zeros(parameter.backend(), parameter.shape());
+            Tensor slot = parameter.zerosInOwnerScope();
             slot.copyFrom(e.getValue());
             state.put(key, slot);
         }

@@ -79,6 +79,18 @@ public final class Tensor {
         return t;
     }
 
+    /**
+     * Zeros of this tensor's shape, owned by the scope that owns this tensor rather than the current one: for state that
+     * must live as long as this tensor whatever scope is open when it is made, such as a parameter's optimizer moments.
+     */
+    public Tensor zerosInOwnerScope() {
+        Storage zeros = backend.allocate(DType.FLOAT32, numel());
+        if (owner != null) {
+            owner.register(zeros);
+        }
+        return new Tensor(backend, zeros, shape.clone(), false, owner);
+    }
+
     /** A float32 tensor holding a copy of {@code data}, which must have exactly numel(shape) elements. */
     public static Tensor of(Backend backend, float[] data, int... shape) {
         checkLength("Tensor.of", data.length, shape);
