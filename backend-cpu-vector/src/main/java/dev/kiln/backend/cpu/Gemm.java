@@ -17,9 +17,13 @@ import jdk.incubator.vector.VectorOperators;
  * ones. Products with at most {@link #SMALL_M} rows (generation, batch 1) skip packing and stream B once.
  */
 final class Gemm {
-    static final int MR = 6;
+    /**
+     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators: with more (6 × 2, 4 × 3), C2 stops inlining the
+     * Vector API calls of the kernel and boxes every FMA result, halving throughput (measured on JDK 25).
+     */
+    static final int MR = 4;
     static final int KC = 256;
-    static final int MC = 72;
+    static final int MC = 72;   // a multiple of MR
     static final int NC = 4096;
     static final int SMALL_M = 4;
     /** Below this many flops a product runs on one thread. */
@@ -202,18 +206,16 @@ final class Gemm {
         }
     }
 
-    /** C[6 × 2·LANES] (+)= A panel · B panel, in twelve vector accumulators. */
+    /** C[4 × 2·LANES] (+)= A panel · B panel, in eight vector accumulators. */
     private static void kernelVector(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
                                      int rows, int cols, boolean add, float[] tile) {
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
-        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
-        FloatVector c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
-        int ai = aOff;
-        int bi = bOff;
-        for (int p = 0; p < kc; p++, ai += MR, bi += 2 * LANES) {
+        for (int p = 0; p < kc; p++) {
+            int ai = aOff + p * MR;
+            int bi = bOff + p * 2 * LANES;
             FloatVector b0 = FloatVector.fromArray(F, pb, bi);
             FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
             FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
@@ -228,20 +230,12 @@ final class Gemm {
             FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
             c30 = a3.fma(b0, c30);
             c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(F, pa[ai + 4]);
-            c40 = a4.fma(b0, c40);
-            c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(F, pa[ai + 5]);
-            c50 = a5.fma(b0, c50);
-            c51 = a5.fma(b1, c51);
         }
         if (rows == MR && cols == 2 * LANES) {
             store(c00, c01, c, cOff, add);
             store(c10, c11, c, cOff + ldc, add);
             store(c20, c21, c, cOff + 2 * ldc, add);
             store(c30, c31, c, cOff + 3 * ldc, add);
-            store(c40, c41, c, cOff + 4 * ldc, add);
-            store(c50, c51, c, cOff + 5 * ldc, add);
             return;
         }
         int w = 2 * LANES;
@@ -253,10 +247,6 @@ final class Gemm {
         c21.intoArray(tile, 2 * w + LANES);
         c30.intoArray(tile, 3 * w);
         c31.intoArray(tile, 3 * w + LANES);
-        c40.intoArray(tile, 4 * w);
-        c41.intoArray(tile, 4 * w + LANES);
-        c50.intoArray(tile, 5 * w);
-        c51.intoArray(tile, 5 * w + LANES);
         storePartial(tile, w, c, cOff, ldc, rows, cols, add);
     }
 

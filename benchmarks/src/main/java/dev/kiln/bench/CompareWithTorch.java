@@ -1,0 +1,133 @@
+package dev.kiln.bench;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * Runs the JMH benchmarks of the named workloads and, in the same run, the PyTorch anchor
+ * ({@code ../shared/anchors/torch_reference.py}), before and after, then prints Markdown tables with the ratios — what
+ * {@code docs/benchmarks.md} records. Usage: {@code java --add-modules jdk.incubator.vector -jar benchmarks.jar
+ * gemm,elementwise}.
+ */
+public final class CompareWithTorch {
+    private CompareWithTorch() {
+    }
+
+    public static void main(String[] args) throws RunnerException, IOException, InterruptedException {
+        List<String> workloads = List.of((args.length > 0 ? args[0] : "gemm,elementwise").split(","));
+        for (String workload : workloads) {
+            switch (workload.trim()) {
+                case "gemm" -> gemm();
+                case "elementwise" -> elementwise();
+                default -> throw new IllegalArgumentException("unknown workload '" + workload + "'; known: gemm, elementwise");
+            }
+        }
+    }
+
+    private static ChainedOptionsBuilder options(Class<?> benchmark) {
+        return new OptionsBuilder()
+                .include(benchmark.getSimpleName())
+                .forks(1)
+                .warmupIterations(3)
+                .warmupTime(TimeValue.seconds(2))
+                .measurementIterations(5)
+                .measurementTime(TimeValue.seconds(2))
+                .timeUnit(TimeUnit.MILLISECONDS)
+                .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "-XX:+UseParallelGC", "-Xmx8g");
+    }
+
+    private static void gemm() throws RunnerException, IOException, InterruptedException {
+        Map<Integer, Double> torchBefore = torchGemm();
+        Collection<RunResult> results = new Runner(options(GemmBenchmark.class).build()).run();
+        Map<Integer, Double> torchAfter = torchGemm();
+        StringBuilder table = new StringBuilder();
+        table.append("| n | Kiln cpu GFLOP/s (2 threads) | PyTorch GFLOP/s (before, after) | ratio Kiln / PyTorch |\n");
+        table.append("|---|---|---|---|\n");
+        for (RunResult r : results) {
+            int n = Integer.parseInt(r.getParams().getParam("n"));
+            double ms = r.getPrimaryResult().getScore();
+            double error = r.getPrimaryResult().getScoreError();
+            double gflops = 2.0 * n * n * n / (ms * 1e-3) / 1e9;
+            double gflopsLow = 2.0 * n * n * n / ((ms + error) * 1e-3) / 1e9;
+            Double before = torchBefore.get(n);
+            Double after = torchAfter.get(n);
+            String torch = before == null ? "n/a" : String.format(Locale.ROOT, "%.1f, %.1f", before, after);
+            String ratio = before == null ? "n/a"
+                    : String.format(Locale.ROOT, "%.2f", gflops / Math.max(before, after == null ? before : after));
+            table.append(String.format(Locale.ROOT, "| %d | %.1f (≥ %.1f at 99.9%%) | %s | %s |%n", n, gflops, gflopsLow,
+                    torch, ratio));
+        }
+        System.out.println();
+        System.out.println("gemm: float32 C = A·B, n × n; the ratio uses the better of the two PyTorch runs");
+        System.out.print(table);
+    }
+
+    private static void elementwise() throws RunnerException {
+        Collection<RunResult> results = new Runner(options(ElementwiseBenchmark.class).build()).run();
+        Map<String, Double> bytesMoved = new LinkedHashMap<>();
+        long n = ElementwiseBenchmark.N;
+        bytesMoved.put("arrayCopy", 2.0 * 4 * n);
+        bytesMoved.put("add", 3.0 * 4 * n);
+        bytesMoved.put("addBias", 2.0 * 4 * n);
+        bytesMoved.put("exp", 2.0 * 4 * n);
+        bytesMoved.put("sumRows", 1.0 * 4 * n);
+        bytesMoved.put("softmax", 2.0 * 4 * n);
+        Map<String, Double> gigabytesPerSecond = new LinkedHashMap<>();
+        for (RunResult r : results) {
+            String name = r.getParams().getBenchmark();
+            name = name.substring(name.lastIndexOf('.') + 1);
+            gigabytesPerSecond.put(name, bytesMoved.get(name) / (r.getPrimaryResult().getScore() * 1e-3) / 1e9);
+        }
+        double copy = gigabytesPerSecond.getOrDefault("arrayCopy", Double.NaN);
+        System.out.println();
+        System.out.println("elementwise and reductions on 16 M floats (64 MB per operand), 2 threads");
+        System.out.println("| kernel | GB/s | ratio to System.arraycopy (1 thread) |");
+        System.out.println("|---|---|---|");
+        gigabytesPerSecond.forEach((name, gbs) -> System.out.printf(Locale.ROOT, "| %s | %.1f | %.2f |%n", name, gbs,
+                gbs / copy));
+    }
+
+    /** Runs the PyTorch anchor's gemm workload with 2 threads; empty when PyTorch is not installed. */
+    private static Map<Integer, Double> torchGemm() throws IOException, InterruptedException {
+        Map<Integer, Double> out = new LinkedHashMap<>();
+        String output = runTorch("gemm");
+        Matcher m = Pattern.compile("sgemm (\\d+): ([0-9.]+) GFLOP/s").matcher(output);
+        while (m.find()) {
+            out.put(Integer.parseInt(m.group(1)), Double.parseDouble(m.group(2)));
+        }
+        return out;
+    }
+
+    static String runTorch(String workload) throws IOException, InterruptedException {
+        String shared = System.getenv().getOrDefault("KILN_SHARED", "../shared");
+        Path script = Path.of(shared, "anchors", "torch_reference.py");
+        Path python = Path.of("/usr/bin/python3");
+        if (!Files.exists(script) || !Files.isExecutable(python)) {
+            System.out.println("PyTorch anchor not found (" + script + ", " + python + "): ratios are n/a");
+            return "";
+        }
+        List<String> command = new ArrayList<>(List.of(python.toString(), script.toString(), workload, "2"));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        process.waitFor();
+        System.out.print("PyTorch: " + output);
+        return output;
+    }
+}
