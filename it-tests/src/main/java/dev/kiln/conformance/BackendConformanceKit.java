@@ -232,6 +232,30 @@ public final class BackendConformanceKit {
                         out.toFloatArray(), 1e-5, 1e-4);
             }
         }));
+        tests.add(dynamicTest("lstm cell (gate order i, f, g, o)", () -> {
+            for (int[] bh : new int[][] {{1, 1}, {3, 7}, {17, 33}, {64, 512}}) {
+                int batch = bh[0];
+                int hidden = bh[1];
+                float[] gates = random(batch, batch * 4 * hidden, -3, 3);
+                float[] cPrev = random(hidden, batch * hidden, -2, 2);
+                Tensor[] hc = tensor(gates, batch, 4 * hidden).lstmCell(tensor(cPrev, batch, hidden));
+                double[] h = new double[batch * hidden];
+                double[] c = new double[batch * hidden];
+                for (int r = 0; r < batch; r++) {
+                    for (int j = 0; j < hidden; j++) {
+                        int g0 = r * 4 * hidden + j;
+                        double i = 1 / (1 + Math.exp(-gates[g0]));
+                        double f = 1 / (1 + Math.exp(-gates[g0 + hidden]));
+                        double g = Math.tanh(gates[g0 + 2 * hidden]);
+                        double o = 1 / (1 + Math.exp(-gates[g0 + 3 * hidden]));
+                        c[r * hidden + j] = f * cPrev[r * hidden + j] + i * g;
+                        h[r * hidden + j] = o * Math.tanh(c[r * hidden + j]);
+                    }
+                }
+                assertClose("lstm h " + Arrays.toString(bh), h, hc[0].toFloatArray(), 1e-6, 1e-5);
+                assertClose("lstm c " + Arrays.toString(bh), c, hc[1].toFloatArray(), 1e-6, 1e-5);
+            }
+        }));
         tests.add(dynamicTest("adam and adamw steps", () -> {
             for (boolean decoupled : new boolean[] {false, true}) {
                 for (int n : new int[] {1, 17, 100_003}) {
@@ -469,6 +493,15 @@ public final class BackendConformanceKit {
                 gradCase("scaledDotProductAttention", in -> in.get(0).scaledDotProductAttention(in.get(1), in.get(2)),
                         random(15, 48, -1, 1), s(1, 2, 6, 4), random(16, 48, -1, 1), s(1, 2, 6, 4),
                         random(17, 48, -1, 1), s(1, 2, 6, 4)),
+                gradCase("lstmCell h", in -> in.get(0).lstmCell(in.get(1))[0],
+                        random(22, 2 * 4 * 5, -2, 2), s(2, 20), random(23, 10, -1, 1), s(2, 5)),
+                gradCase("lstmCell c", in -> in.get(0).lstmCell(in.get(1))[1],
+                        random(22, 2 * 4 * 5, -2, 2), s(2, 20), random(23, 10, -1, 1), s(2, 5)),
+                gradCase("two lstm steps", in -> {
+                    Tensor[] first = in.get(0).lstmCell(in.get(1));
+                    Tensor[] second = in.get(0).add(first[0].matmul(in.get(2))).lstmCell(first[1]);
+                    return second[0].add(second[1]);
+                }, random(24, 2 * 12, -1, 1), s(2, 12), random(25, 6, -1, 1), s(2, 3), random(26, 36, -1, 1), s(3, 12)),
                 gradCase("a small network", in -> in.get(0).matmul(in.get(1)).gelu().layerNorm(in.get(2), in.get(3), 1e-5f)
                                 .sum(1).tanh(),
                         random(18, 12, -1, 1), s(3, 4), random(19, 20, -1, 1), s(4, 5),
@@ -630,6 +663,35 @@ public final class BackendConformanceKit {
                         }, 3, n, n, n);
             }));
         }
+        int lstmBatch = 5;
+        int hidden = 37;
+        float[] gates = random(10, lstmBatch * 4 * hidden, -3, 3);
+        float[] cPrev = random(11, lstmBatch * hidden, -1, 1);
+        float[] dh = random(12, lstmBatch * hidden, -1, 1);
+        float[] dc = random(13, lstmBatch * hidden, -1, 1);
+        tests.add(dynamicTest("lstmCell", () -> compareFused(0,
+                (b, out) -> b.lstmCell(up(gates), up(cPrev), out[0], out[1], out[2], lstmBatch, hidden),
+                (b, out) -> Compositions.lstmCell(b, up(gates), up(cPrev), out[0], out[1], out[2], lstmBatch, hidden),
+                3, lstmBatch * hidden, lstmBatch * hidden, lstmBatch * 4 * hidden)));
+        float[] activated = new float[gates.length];
+        float[] cNext = new float[cPrev.length];
+        for (int r = 0; r < lstmBatch; r++) {
+            for (int j = 0; j < hidden; j++) {
+                int g0 = r * 4 * hidden + j;
+                for (int gate = 0; gate < 4; gate++) {
+                    double pre = gates[g0 + gate * hidden];
+                    activated[g0 + gate * hidden] = (float) (gate == 2 ? Math.tanh(pre) : 1 / (1 + Math.exp(-pre)));
+                }
+                cNext[r * hidden + j] = activated[g0 + hidden] * cPrev[r * hidden + j]
+                        + activated[g0] * activated[g0 + 2 * hidden];
+            }
+        }
+        tests.add(dynamicTest("lstmCellBackward", () -> compareFused(0,
+                (b, out) -> b.lstmCellBackward(up(activated), up(cPrev), up(cNext), up(dh), up(dc), out[0], out[1],
+                        lstmBatch, hidden),
+                (b, out) -> Compositions.lstmCellBackward(b, up(activated), up(cPrev), up(cNext), up(dh), up(dc),
+                        out[0], out[1], lstmBatch, hidden),
+                2, lstmBatch * 4 * hidden, lstmBatch * hidden)));
         int bh = 3;
         int t = 70;
         int d = 16;

@@ -1,6 +1,6 @@
 package dev.kiln.conformance;
 
-import dev.kiln.api.backend.BackendConfig;
+import dev.kiln.api.plugin.Options;
 import dev.kiln.api.backend.BackendProvider;
 import dev.kiln.api.plugin.PluginRegistry;
 import java.util.ArrayList;
@@ -22,15 +22,15 @@ final class Backends {
             if (!provider.probe().available()) {
                 continue;
             }
-            out.add(new Configured(provider.id(), provider, BackendConfig.of("threads", "2")));
+            out.add(new Configured(provider.id(), provider, Options.of("threads", "2")));
             if (provider.id().equals("cpu")) {
-                out.add(new Configured("cpu (scalar)", provider, BackendConfig.of("threads", "2", "vector.bits", "0")));
-                out.add(new Configured("cpu (1 thread)", provider, BackendConfig.of("threads", "1")));
+                out.add(new Configured("cpu (scalar)", provider, Options.of("threads", "2", "vector.bits", "0")));
+                out.add(new Configured("cpu (1 thread)", provider, Options.of("threads", "1")));
             }
         }
         return out;
     }
 
-    record Configured(String label, BackendProvider provider, BackendConfig config) {
+    record Configured(String label, BackendProvider provider, Options config) {
     }
 }

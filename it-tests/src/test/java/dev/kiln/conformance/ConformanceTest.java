@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.DynamicContainer.dynamicContainer;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.backend.BackendConfig;
+import dev.kiln.api.plugin.Options;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -37,7 +37,7 @@ class ConformanceTest {
     @Test
     void aTypoInABackendOptionIsAnError() {
         KilnException e = assertThrows(KilnException.class,
-                () -> Backends.registry().get("cpu").create(BackendConfig.of("thread", "2")));
+                () -> Backends.registry().get("cpu").create(Options.of("thread", "2")));
         assertTrue(e.getMessage().contains("thread") && e.getMessage().contains("threads"), e.getMessage());
     }
 

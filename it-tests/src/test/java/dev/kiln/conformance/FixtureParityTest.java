@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.backend.BackendConfig;
+import dev.kiln.api.plugin.Options;
 import dev.kiln.api.io.SafeTensors;
 import dev.kiln.api.optim.Adam;
 import dev.kiln.api.optim.ParamGroup;

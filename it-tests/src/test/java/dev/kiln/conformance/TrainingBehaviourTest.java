@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.backend.BackendConfig;
+import dev.kiln.api.plugin.Options;
 import dev.kiln.api.nn.Embedding;
 import dev.kiln.api.nn.LayerNorm;
 import dev.kiln.api.nn.Linear;
@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
 
 /** Autograd, layers and optimizers behaving as a PyTorch user expects, on the default backend. */
 class TrainingBehaviourTest {
-    private static final Backend BACKEND = Backends.registry().get("cpu").create(BackendConfig.of("threads", "2"));
+    private static final Backend BACKEND = Backends.registry().get("cpu").create(Options.of("threads", "2"));
 
     @AfterAll
     static void close() {

@@ -152,6 +152,24 @@ public interface Backend extends AutoCloseable {
         Compositions.causalAttentionBackward(this, q, k, v, out, lse, dout, dq, dk, dv, batchHeads, t, d, scale);
     }
 
+    /**
+     * One LSTM step, PyTorch's gate order (i, f, g, o): from pre-activation gates (batch, 4·hidden) and the previous
+     * cell state (batch, hidden), c = σ(f)·cPrev + σ(i)·tanh(g) and h = σ(o)·tanh(c). Also writes the activated gates
+     * (σ(i), σ(f), tanh(g), σ(o)), same layout as gates, for the backward pass.
+     */
+    default void lstmCell(Storage gates, Storage cPrev, Storage h, Storage c, Storage activated, int batch, int hidden) {
+        Compositions.lstmCell(this, gates, cPrev, h, c, activated, batch, hidden);
+    }
+
+    /**
+     * The LSTM step's backward pass: from the gradients reaching h and c, overwrites dGates (batch, 4·hidden, with
+     * respect to the pre-activation gates) and dCPrev.
+     */
+    default void lstmCellBackward(Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc,
+                                  Storage dGates, Storage dCPrev, int batch, int hidden) {
+        Compositions.lstmCellBackward(this, activated, cPrev, c, dh, dc, dGates, dCPrev, batch, hidden);
+    }
+
     /** Releases what the backend itself holds (thread pools, device contexts). */
     @Override
     default void close() {

@@ -353,4 +353,80 @@ public final class Compositions {
             b.matmul(gradScores, q, dk, new MatmulShape(bh, tt, d, tt, true, false, tt * tt, tt * d, false));
         }
     }
+
+    /** Copies columns [gate·hidden, (gate+1)·hidden) of a (batch, 4·hidden) matrix into a dense (batch, hidden) one. */
+    private static void takeGate(Backend b, Storage gates, int gate, Storage out, int batch, int hidden) {
+        b.copyStrided(gates, gate * hidden, new int[] {batch, hidden}, new int[] {4 * hidden, 1}, out, 0,
+                new int[] {hidden, 1});
+    }
+
+    private static void putGate(Backend b, Storage part, int gate, Storage gates, int batch, int hidden) {
+        b.copyStrided(part, 0, new int[] {batch, hidden}, new int[] {hidden, 1}, gates, gate * hidden,
+                new int[] {4 * hidden, 1});
+    }
+
+    public static void lstmCell(Backend b, Storage gates, Storage cPrev, Storage h, Storage c, Storage activated,
+                                int batch, int hidden) {
+        try (Temps t = new Temps(b)) {
+            int n = batch * hidden;
+            Storage[] act = new Storage[4];
+            for (int gate = 0; gate < 4; gate++) {
+                act[gate] = t.floats(n);
+                takeGate(b, gates, gate, act[gate], batch, hidden);
+                b.unary(gate == 2 ? UnaryOp.TANH : UnaryOp.SIGMOID, act[gate], act[gate]);
+                putGate(b, act[gate], gate, activated, batch, hidden);
+            }
+            Storage scratch = t.floats(n);
+            elementwise(b, BinaryOp.MUL, act[1], cPrev, c);              // σ(f)·cPrev
+            elementwise(b, BinaryOp.MUL, act[0], act[2], scratch);       // σ(i)·tanh(g)
+            elementwise(b, BinaryOp.ADD, c, scratch, c);
+            b.unary(UnaryOp.TANH, c, scratch);
+            elementwise(b, BinaryOp.MUL, act[3], scratch, h);            // σ(o)·tanh(c)
+        }
+    }
+
+    public static void lstmCellBackward(Backend b, Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc,
+                                        Storage dGates, Storage dCPrev, int batch, int hidden) {
+        try (Temps t = new Temps(b)) {
+            int n = batch * hidden;
+            Storage[] act = new Storage[4];
+            for (int gate = 0; gate < 4; gate++) {
+                act[gate] = t.floats(n);
+                takeGate(b, activated, gate, act[gate], batch, hidden);
+            }
+            Storage one = t.scalar(1f);
+            Storage tanhC = t.floats(n);
+            Storage dcTotal = t.floats(n);
+            Storage scratch = t.floats(n);
+            Storage part = t.floats(n);
+            b.unary(UnaryOp.TANH, c, tanhC);
+            // dcTotal = dc + dh·o·(1 − tanh²c)
+            elementwise(b, BinaryOp.MUL, tanhC, tanhC, scratch);
+            b.binary(BinaryOp.SUB, one, new int[] {0}, scratch, new int[] {1}, scratch, new int[] {n});
+            elementwise(b, BinaryOp.MUL, scratch, act[3], scratch);
+            elementwise(b, BinaryOp.MUL, scratch, dh, scratch);
+            elementwise(b, BinaryOp.ADD, scratch, dc, dcTotal);
+            // d(o) = dh·tanh(c)·o·(1 − o); d(i) = dcTotal·g·i·(1 − i); d(f) = dcTotal·cPrev·f·(1 − f);
+            // d(g) = dcTotal·i·(1 − g²)
+            Storage[] upstream = {act[2], cPrev, act[0], null};
+            for (int gate = 0; gate < 4; gate++) {
+                if (gate == 3) {
+                    elementwise(b, BinaryOp.MUL, dh, tanhC, part);
+                } else {
+                    elementwise(b, BinaryOp.MUL, dcTotal, upstream[gate], part);
+                }
+                Storage y = act[gate];
+                if (gate == 2) {                                                                    // 1 − g²
+                    elementwise(b, BinaryOp.MUL, y, y, scratch);
+                    b.binary(BinaryOp.SUB, one, new int[] {0}, scratch, new int[] {1}, scratch, new int[] {n});
+                } else {                                                                            // y·(1 − y)
+                    b.binary(BinaryOp.SUB, one, new int[] {0}, y, new int[] {1}, scratch, new int[] {n});
+                    elementwise(b, BinaryOp.MUL, scratch, y, scratch);
+                }
+                elementwise(b, BinaryOp.MUL, part, scratch, part);
+                putGate(b, part, gate, dGates, batch, hidden);
+            }
+            elementwise(b, BinaryOp.MUL, dcTotal, act[1], dCPrev);                               // dcPrev = dcTotal·f
+        }
+    }
 }

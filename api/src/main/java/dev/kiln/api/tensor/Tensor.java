@@ -44,6 +44,12 @@ public final class Tensor {
         Tensor[] apply(Tensor gradOutput);
     }
 
+    /** The shared backward rule of a two-output operation, given both outputs' gradients. */
+    @FunctionalInterface
+    private interface PairBackward {
+        Tensor[] apply(Tensor gradFirst, Tensor gradSecond);
+    }
+
     private Tensor(Backend backend, Storage storage, int[] shape, boolean transposedView, MemoryScope owner) {
         this.backend = backend;
         this.storage = storage;
@@ -1023,6 +1029,42 @@ public final class Tensor {
             return new Tensor[] {adopt(backend, dq, shape), adopt(backend, dk, shape), adopt(backend, dv, shape)};
         }, q, k, v);
         return self[0];
+    }
+
+    /**
+     * One LSTM step on these pre-activation gates (batch, 4·hidden), PyTorch's gate order (i, f, g, o), from the
+     * previous cell state (batch, hidden): returns {h, c}, as {@code nn.LSTMCell} does. The backend's fused kernel
+     * computes both; each output's backward rule runs the fused backward with the other output's gradient at zero.
+     */
+    public Tensor[] lstmCell(Tensor cPrev) {
+        requireFloat("lstmCell");
+        requireSameBackend("lstmCell", cPrev);
+        if (shape.length != 2 || shape[1] % 4 != 0 || cPrev.shape.length != 2 || cPrev.shape[0] != shape[0]
+                || cPrev.shape[1] * 4 != shape[1]) {
+            throw new KilnException("lstmCell: gates " + Shapes.str(shape) + " need shape (batch, 4·hidden) and a cell "
+                    + "state (batch, hidden), got " + Shapes.str(cPrev.shape));
+        }
+        int batch = shape[0];
+        int hidden = shape[1] / 4;
+        Tensor gates = contiguous();
+        Tensor previous = cPrev.contiguous();
+        int[] stateShape = {batch, hidden};
+        Storage h = newFloats(batch * hidden);
+        Storage c = newFloats(batch * hidden);
+        Tensor activated = adopt(backend, newFloats(batch * 4 * hidden), shape);
+        backend.lstmCell(gates.storage, previous.storage, h, c, activated.storage, batch, hidden);
+        PairBackward backward = (dh, dc) -> {
+            Storage dGates = newFloats(batch * 4 * hidden);
+            Storage dCPrev = newFloats(batch * hidden);
+            backend.lstmCellBackward(activated.storage, previous.storage, c, dh.storage(), dc.storage(),
+                    dGates, dCPrev, batch, hidden);
+            return new Tensor[] {adopt(backend, dGates, shape), adopt(backend, dCPrev, stateShape)};
+        };
+        Tensor hOut = result(h, stateShape, "lstmCell.h",
+                g -> backward.apply(g, zeros(backend, stateShape)), gates, previous);
+        Tensor cOut = result(c, stateShape, "lstmCell.c",
+                g -> backward.apply(zeros(backend, stateShape), g), gates, previous);
+        return new Tensor[] {hOut, cOut};
     }
 
     // ================================================================ in-place updates (optimizers, weight loading)

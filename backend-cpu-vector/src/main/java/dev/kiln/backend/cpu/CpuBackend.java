@@ -270,6 +270,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void lstmCell(Storage gates, Storage cPrev, Storage h, Storage c, Storage activated, int batch, int hidden) {
+        fused.lstmCell(f(gates), f(cPrev), f(h), f(c), f(activated), batch, hidden);
+    }
+
+    @Override
+    public void lstmCellBackward(Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc,
+                                 Storage dGates, Storage dCPrev, int batch, int hidden) {
+        fused.lstmCellBackward(f(activated), f(cPrev), f(c), f(dh), f(dc), f(dGates), f(dCPrev), batch, hidden);
+    }
+
+    @Override
     public void close() {
         parallel.close();
     }

@@ -2,7 +2,7 @@ package dev.kiln.backend.cpu;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.backend.BackendConfig;
+import dev.kiln.api.plugin.Options;
 import dev.kiln.api.backend.BackendProvider;
 import dev.kiln.api.plugin.Availability;
 import java.util.Set;
@@ -35,7 +35,7 @@ public final class CpuBackendProvider implements BackendProvider {
     }
 
     @Override
-    public Backend create(BackendConfig config) {
+    public Backend create(Options config) {
         config.requireOnly(ID, Set.of("threads", "vector.bits"));
         int threads = config.intOption("threads", Runtime.getRuntime().availableProcessors());
         int bits = config.intOption("vector.bits", Vectors.F.vectorBitSize());

@@ -378,4 +378,74 @@ final class FusedKernels {
             }
         });
     }
+
+    // ---------------------------------------------------------------- LSTM cell (gate order i, f, g, o)
+
+    void lstmCell(float[] gates, float[] cPrev, float[] h, float[] c, float[] act, int batch, int hidden) {
+        parallel.forRange(batch, Math.max(1, GRAIN / (4 * hidden)), (start, end) -> {
+            for (int r = start; r < end; r++) {
+                int g0 = r * 4 * hidden;
+                // activations first, one gate block at a time (short loops keep C2's vector code in registers)
+                for (int gate = 0; gate < 4; gate++) {
+                    activate(gates, act, g0 + gate * hidden, hidden, gate == 2);
+                }
+                int o = r * hidden;
+                int j = 0;
+                if (vector) {
+                    for (int bound = F.loopBound(hidden); j < bound; j += LANES) {
+                        FloatVector ci = FloatVector.fromArray(F, act, g0 + hidden + j)
+                                .mul(FloatVector.fromArray(F, cPrev, o + j))
+                                .add(FloatVector.fromArray(F, act, g0 + j).mul(FloatVector.fromArray(F, act, g0 + 2 * hidden + j)));
+                        ci.intoArray(c, o + j);
+                        ci.lanewise(VectorOperators.TANH).mul(FloatVector.fromArray(F, act, g0 + 3 * hidden + j))
+                                .intoArray(h, o + j);
+                    }
+                }
+                for (; j < hidden; j++) {
+                    float ci = act[g0 + hidden + j] * cPrev[o + j] + act[g0 + j] * act[g0 + 2 * hidden + j];
+                    c[o + j] = ci;
+                    h[o + j] = act[g0 + 3 * hidden + j] * (float) Math.tanh(ci);
+                }
+            }
+        });
+    }
+
+    private void activate(float[] x, float[] out, int offset, int n, boolean tanh) {
+        int j = 0;
+        if (vector) {
+            for (int bound = F.loopBound(n); j < bound; j += LANES) {
+                FloatVector v = FloatVector.fromArray(F, x, offset + j);
+                FloatVector y = tanh ? v.lanewise(VectorOperators.TANH)
+                        : v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+                y.intoArray(out, offset + j);
+            }
+        }
+        for (; j < n; j++) {
+            float v = x[offset + j];
+            out[offset + j] = tanh ? (float) Math.tanh(v) : (float) (1.0 / (1.0 + Math.exp(-v)));
+        }
+    }
+
+    void lstmCellBackward(float[] act, float[] cPrev, float[] c, float[] dh, float[] dc, float[] dGates, float[] dCPrev,
+                          int batch, int hidden) {
+        parallel.forRange(batch, Math.max(1, GRAIN / (4 * hidden)), (start, end) -> {
+            for (int r = start; r < end; r++) {
+                int g0 = r * 4 * hidden;
+                int o = r * hidden;
+                for (int j = 0; j < hidden; j++) {
+                    float i = act[g0 + j];
+                    float f = act[g0 + hidden + j];
+                    float g = act[g0 + 2 * hidden + j];
+                    float out = act[g0 + 3 * hidden + j];
+                    float tc = (float) Math.tanh(c[o + j]);
+                    float dcTotal = dc[o + j] + dh[o + j] * out * (1f - tc * tc);
+                    dGates[g0 + j] = dcTotal * g * i * (1f - i);
+                    dGates[g0 + hidden + j] = dcTotal * cPrev[o + j] * f * (1f - f);
+                    dGates[g0 + 2 * hidden + j] = dcTotal * i * (1f - g * g);
+                    dGates[g0 + 3 * hidden + j] = dh[o + j] * tc * out * (1f - out);
+                    dCPrev[o + j] = dcTotal * f;
+                }
+            }
+        });
+    }
 }
