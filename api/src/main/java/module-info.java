@@ -10,6 +10,8 @@ module dev.kiln.api {
     exports dev.kiln.api.optim;
     exports dev.kiln.api.io;
     exports dev.kiln.api.plugin;
+    exports dev.kiln.api.model;
 
     uses dev.kiln.api.backend.BackendProvider;
+    uses dev.kiln.api.model.ModelProvider;
 }

@@ -29,6 +29,11 @@ class ConformanceTest {
     }
 
     @Test
+    void theBuildProvidesExactlyTheseModels() {
+        assertEquals(Set.of("lstm"), Set.copyOf(LstmParityTest.models().ids()));
+    }
+
+    @Test
     void anUnknownBackendIdListsTheKnownOnes() {
         KilnException e = assertThrows(KilnException.class, () -> Backends.registry().get("cuda"));
         assertTrue(e.getMessage().contains("cuda") && e.getMessage().contains("cpu"), e.getMessage());

@@ -136,6 +136,29 @@ public final class Tensor {
         }
     }
 
+    /** Wraps a storage the caller made on this backend (registering it with the current scope) as a tensor. */
+    public static Tensor fromStorage(Backend backend, Storage storage, int... shape) {
+        if (storage.backend() != backend || storage.size() != Shapes.numel(shape)) {
+            throw new KilnException("fromStorage: a storage of " + storage.size() + " elements on " + storage.backend().id()
+                    + " cannot be a tensor of shape " + Shapes.str(shape) + " on " + backend.id());
+        }
+        return adopt(backend, storage, shape.clone());
+    }
+
+    /**
+     * A differentiable operation defined outside this class (PyTorch's {@code autograd.Function}): the caller computed
+     * {@code output} from {@code inputs}, and {@code backward} maps the output's gradient to one gradient per input
+     * (null where an input needs none). Plugins use it for fused layers with a backward pass of their own.
+     */
+    public static Tensor fromFunction(String name, Backend backend, Storage output, int[] shape,
+                                      java.util.function.Function<Tensor, Tensor[]> backward, Tensor... inputs) {
+        Tensor t = fromStorage(backend, output, shape);
+        if (t.recording(inputs)) {
+            t.gradFn = new Node(name, inputs.clone(), backward::apply);
+        }
+        return t;
+    }
+
     // ================================================================ inspection
 
     public int[] shape() {

@@ -1,0 +1,25 @@
+package dev.kiln.api.model;
+
+import dev.kiln.api.nn.Module;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Tensor;
+
+/**
+ * A next-token model over a vocabulary: token ids in, logits out. Plugins (LSTM, GPT) extend it; the trainer, the
+ * evaluator and generation see only this.
+ */
+public abstract class LanguageModel extends Module {
+    /** The provider id that builds this architecture, e.g. {@code lstm}. */
+    public abstract String modelId();
+
+    public abstract int vocabSize();
+
+    /** The hyperparameters that rebuild this model through its provider (saved as a checkpoint's config). */
+    public abstract Options hyperparameters();
+
+    /** ids (B, T) int32 → logits (B, T, vocab). */
+    public abstract Tensor forward(Tensor ids);
+
+    /** An incremental decoder for {@code batch} sequences that keeps its state (hidden state, KV cache) between calls. */
+    public abstract Decoder decoder(int batch);
+}

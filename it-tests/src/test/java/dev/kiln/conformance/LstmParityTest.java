@@ -1,0 +1,116 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.DynamicTest.dynamicTest;
+
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.io.SafeTensors;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.ModelProvider;
+import dev.kiln.api.optim.Adam;
+import dev.kiln.api.optim.ParamGroup;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.plugin.PluginRegistry;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * The {@code lstm} plugin against PyTorch: every {@code lstm_*} fixture in KILN_FIXTURES, built from its metadata
+ * through the registry, weights loaded by PyTorch's names; logits, loss, h_n, c_n, every gradient and one Adam / AdamW
+ * step must match, on every backend configuration.
+ */
+class LstmParityTest {
+    private static final List<Backend> OPEN = new ArrayList<>();
+
+    static PluginRegistry<ModelProvider> models() {
+        return PluginRegistry.load("model", ModelProvider.class, ModuleLayer.boot());
+    }
+
+    @TestFactory
+    Stream<DynamicTest> matchesPyTorch() throws IOException {
+        List<Path> fixtures;
+        try (Stream<Path> files = Files.list(SharedData.fixtures())) {
+            fixtures = files.filter(p -> p.getFileName().toString().startsWith("lstm_")).sorted().toList();
+        }
+        assertFalse(fixtures.isEmpty(), "no lstm fixtures in " + SharedData.fixtures());
+        List<DynamicTest> tests = new ArrayList<>();
+        for (Backends.Configured configured : Backends.configurations()) {
+            Backend backend = configured.provider().create(configured.config());
+            OPEN.add(backend);
+            for (Path file : fixtures) {
+                tests.add(dynamicTest(configured.label() + " " + file.getFileName(), () -> check(backend, file)));
+            }
+        }
+        return tests.stream();
+    }
+
+    static LanguageModel load(Backend backend, SafeTensors f) {
+        Map<String, String> meta = f.metadata();
+        Options hyperparameters = Options.of("vocab_size", meta.get("vocab_size"), "embed_size", meta.get("embed_size"),
+                "hidden_size", meta.get("hidden_size"), "num_layers", meta.get("num_layers"));
+        LanguageModel model = models().get("lstm").create(backend, hyperparameters, new Generator(0));
+        Map<String, float[]> values = new LinkedHashMap<>();
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        for (String name : model.namedParameters().keySet()) {
+            values.put(name, f.floats(name));
+            shapes.put(name, f.shape(name));
+        }
+        model.loadStateDict(values, shapes);
+        return model;
+    }
+
+    private static void check(Backend backend, Path file) {
+        SafeTensors f = SafeTensors.read(file);
+        LanguageModel model = load(backend, f);
+        Tensor ids = Tensor.ofInts(backend, f.ints("input_ids"), f.shape("input_ids"));
+        Tensor targets = Tensor.ofInts(backend, f.ints("targets"), f.shape("targets"));
+        var lstm = (dev.kiln.model.lstm.LstmLanguageModel) model;
+        var out = lstm.forward(ids, null);
+        String name = file.getFileName().toString();
+        BackendConformanceKit.assertClose(name + " logits", f.floats("logits"), out.logits().toFloatArray(), 1e-5, 1e-5);
+        int layers = Integer.parseInt(f.metadata().get("num_layers"));
+        float[] hN = f.floats("h_n");
+        float[] cN = f.floats("c_n");
+        int per = hN.length / layers;
+        for (int k = 0; k < layers; k++) {
+            BackendConformanceKit.assertClose(name + " h_n layer " + k, java.util.Arrays.copyOfRange(hN, k * per, (k + 1) * per),
+                    out.state().h().get(k).toFloatArray(), 1e-6, 1e-5);
+            BackendConformanceKit.assertClose(name + " c_n layer " + k, java.util.Arrays.copyOfRange(cN, k * per, (k + 1) * per),
+                    out.state().c().get(k).toFloatArray(), 1e-6, 1e-5);
+        }
+        Tensor loss = out.logits().crossEntropy(targets, -100);
+        float expectedLoss = f.floats("loss")[0];
+        assertEquals(expectedLoss, loss.item(), 1e-5 * Math.abs(expectedLoss), name + " loss");
+        loss.backward();
+        model.namedParameters().forEach((parameter, p) -> BackendConformanceKit.assertClose(name + " grad " + parameter,
+                f.floats("grad." + parameter), p.grad().toFloatArray(), 1e-7, 1e-4));
+        for (boolean decoupled : new boolean[] {false, true}) {
+            LanguageModel fresh = load(backend, f);
+            fresh.namedParameters().forEach((parameter, p) ->
+                    p.setGrad(Tensor.of(backend, f.floats("grad." + parameter), p.shape())));
+            Map<String, Double> h = FixtureParityTest.hyperparameters(f.metadata().get(decoupled ? "adamw" : "adam"));
+            new Adam(List.of(ParamGroup.of(fresh.namedParameters(), h.getOrDefault("weight_decay", 0.0))), h.get("lr"),
+                    h.get("betas0"), h.get("betas1"), h.get("eps"), decoupled).step();
+            String prefix = decoupled ? "adamw1." : "adam1.";
+            fresh.namedParameters().forEach((parameter, p) -> BackendConformanceKit.assertClose(
+                    name + " " + prefix + parameter, f.floats(prefix + parameter), p.toFloatArray(), 1e-6, 1e-5));
+        }
+    }
+
+    @AfterAll
+    static void close() {
+        OPEN.forEach(Backend::close);
+    }
+}

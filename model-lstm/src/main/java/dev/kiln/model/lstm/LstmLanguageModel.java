@@ -1,0 +1,103 @@
+package dev.kiln.model.lstm;
+
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.model.Decoder;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.nn.Embedding;
+import dev.kiln.api.nn.Linear;
+import dev.kiln.api.nn.Module;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.Tensor;
+
+/**
+ * The seed's language model: {@code embedding → lstm → fc}, with PyTorch's parameter names ({@code embedding.weight},
+ * {@code lstm.weight_ih_l0} …, {@code fc.weight}, {@code fc.bias}), so a PyTorch {@code state_dict} saved as
+ * safetensors loads as it is.
+ */
+public final class LstmLanguageModel extends LanguageModel {
+    private final LstmConfig config;
+    private final Embedding embedding;
+    private final Lstm lstm;
+    private final OutputLayer fc;
+
+    /** {@code fc}: y = x·Wᵀ + b with W (vocab, hidden); with tied weights W is the embedding matrix itself. */
+    static final class OutputLayer extends Module {
+        final Tensor weight;
+        final Tensor bias;
+
+        OutputLayer(Backend backend, LstmConfig config, Tensor tiedWeight, Generator generator) {
+            Linear initial = new Linear(backend, config.hiddenSize(), config.vocabSize(), true, generator);
+            this.weight = registerParameter("weight", tiedWeight != null ? tiedWeight : initial.weight());
+            this.bias = registerParameter("bias", initial.bias());
+        }
+
+        Tensor forward(Tensor x) {
+            return x.matmul(weight.mT()).add(bias);                 // (B, T, H) → (B, T, V)
+        }
+    }
+
+    public LstmLanguageModel(Backend backend, LstmConfig config, Generator generator) {
+        this.config = config;
+        this.embedding = registerModule("embedding", new Embedding(backend, config.vocabSize(), config.embedSize(), generator));
+        this.lstm = registerModule("lstm", new Lstm(backend, config.embedSize(), config.hiddenSize(), config.numLayers(),
+                config.dropout(), generator));
+        this.fc = registerModule("fc", new OutputLayer(backend, config,
+                config.tieWeights() ? embedding.weight() : null, generator));
+    }
+
+    public LstmConfig config() {
+        return config;
+    }
+
+    public Lstm lstm() {
+        return lstm;
+    }
+
+    @Override
+    public String modelId() {
+        return LstmModelProvider.ID;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public Options hyperparameters() {
+        return config.toOptions();
+    }
+
+    /** The logits and the final recurrent state. */
+    public record Output(Tensor logits, LstmState state) {
+    }
+
+    /** ids (B, T) → logits (B, T, vocab), starting from {@code state} (null: zeros) and returning the final state. */
+    public Output forward(Tensor ids, LstmState state) {
+        Tensor x = embedding.forward(ids);                         // (B, T, E)
+        Lstm.Output recurrent = lstm.forward(x, state);            // (B, T, H)
+        Tensor logits = fc.forward(recurrent.output());            // (B, T, V)
+        return new Output(logits, recurrent.state());
+    }
+
+    @Override
+    public Tensor forward(Tensor ids) {
+        return forward(ids, null).logits();
+    }
+
+    @Override
+    public Decoder decoder(int batch) {
+        return new Decoder() {
+            private LstmState state;
+
+            @Override
+            public Tensor next(Tensor ids) {
+                Output out = forward(ids, state);
+                state = out.state();
+                int time = ids.size(1);
+                return out.logits().slice(1, time - 1, time).reshape(ids.size(0), config.vocabSize());  // (B, V)
+            }
+        };
+    }
+}
