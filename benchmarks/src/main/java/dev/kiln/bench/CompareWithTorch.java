@@ -36,7 +36,10 @@ public final class CompareWithTorch {
             switch (workload.trim()) {
                 case "gemm" -> gemm();
                 case "elementwise" -> elementwise();
-                default -> throw new IllegalArgumentException("unknown workload '" + workload + "'; known: gemm, elementwise");
+                case "lstm" -> trainingStep("lstm", LstmSeedBenchmark.class, LstmSeedBenchmark.BATCH * LstmSeedBenchmark.TIME,
+                        "lstm-seed V10000 E256 H512 L2, batch 16 × 64, Adam, one training step");
+                default -> throw new IllegalArgumentException("unknown workload '" + workload
+                        + "'; known: gemm, elementwise, lstm");
             }
         }
     }
@@ -77,6 +80,30 @@ public final class CompareWithTorch {
         System.out.println();
         System.out.println("gemm: float32 C = A·B, n × n; the ratio uses the better of the two PyTorch runs");
         System.out.print(table);
+    }
+
+    /** A training-step workload: tokens/s of Kiln (JMH) against torch_reference.py's figure, measured before and after. */
+    private static void trainingStep(String anchor, Class<?> benchmark, int tokensPerStep, String title)
+            throws RunnerException, IOException, InterruptedException {
+        double before = torchTokensPerSecond(anchor);
+        Collection<RunResult> results = new Runner(options(benchmark).build()).run();
+        double after = torchTokensPerSecond(anchor);
+        RunResult r = results.iterator().next();
+        double ms = r.getPrimaryResult().getScore();
+        double error = r.getPrimaryResult().getScoreError();
+        double kiln = tokensPerStep / (ms * 1e-3);
+        double best = Math.max(before, after);
+        System.out.println();
+        System.out.println(title + "; the ratio uses the better of the two PyTorch runs");
+        System.out.println("| Kiln cpu tokens/s (2 threads) | step ms | PyTorch tokens/s (before, after) | ratio Kiln / PyTorch |");
+        System.out.println("|---|---|---|---|");
+        System.out.printf(Locale.ROOT, "| %.0f | %.1f ± %.1f | %.0f, %.0f | %.2f |%n", kiln, ms, error, before, after,
+                kiln / best);
+    }
+
+    private static double torchTokensPerSecond(String workload) throws IOException, InterruptedException {
+        Matcher m = Pattern.compile("tokens/s=(\\d+)").matcher(runTorch(workload));
+        return m.find() ? Double.parseDouble(m.group(1)) : Double.NaN;
     }
 
     private static void elementwise() throws RunnerException {

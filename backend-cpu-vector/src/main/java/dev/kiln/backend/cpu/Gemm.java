@@ -26,6 +26,11 @@ final class Gemm {
     static final int MC = 72;   // a multiple of MR
     static final int NC = 4096;
     static final int SMALL_M = 4;
+    /**
+     * Up to this many rows, a row-major B is read in place instead of packed: packing costs a pass over all of B, which
+     * a product with few rows (a recurrent step, a small batch) cannot amortise.
+     */
+    static final int DIRECT_B_MAX_M = 2 * MC;
     /** Below this many flops a product runs on one thread. */
     private static final long PARALLEL_FLOPS = 1L << 21;
 
@@ -79,13 +84,14 @@ final class Gemm {
     private void blocked(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                          boolean transA, boolean transB, boolean accumulate, boolean inParallel) {
         Workspace own = WORKSPACE.get();
+        boolean direct = !transB && m <= DIRECT_B_MAX_M;
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
             int panels = (nc + nr - 1) / nr;
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
                 boolean add = accumulate || pc > 0;
-                if (own.packedB.length < panels * nr * kc) {
+                if (!direct && own.packedB.length < panels * nr * kc) {
                     own.packedB = new float[panels * nr * KC];
                 }
                 float[] packedB = own.packedB;
@@ -93,28 +99,40 @@ final class Gemm {
                 int pcFinal = pc;
                 int mBlocks = (m + MC - 1) / MC;
                 int splits = inParallel ? Math.max(1, Math.min(panels, (2 * parallel.threads() + mBlocks - 1) / mBlocks)) : 1;
+                BPanels source = direct ? new BPanels(b, bOff, n, true) : new BPanels(packedB, 0, nr, false);
                 if (inParallel) {
-                    parallel.forRange(panels, 8, (p0, p1) ->
-                            packB(b, bOff, n, k, transB, pcFinal, kc, jcFinal, nc, packedB, p0, p1));
+                    if (!direct) {
+                        parallel.forRange(panels, 8, (p0, p1) ->
+                                packB(b, bOff, n, k, transB, pcFinal, kc, jcFinal, nc, packedB, p0, p1));
+                    }
                     parallel.forRange(mBlocks * splits, 1, (t0, t1) -> {
                         for (int task = t0; task < t1; task++) {
-                            computeBlock(a, aOff, c, cOff, m, n, k, transA, add, packedB, jcFinal, nc, pcFinal, kc,
+                            computeBlock(a, aOff, c, cOff, m, n, k, transA, add, source, jcFinal, nc, pcFinal, kc,
                                     task / splits, task % splits, splits, panels);
                         }
                     });
                 } else {
-                    packB(b, bOff, n, k, transB, pc, kc, jc, nc, packedB, 0, panels);
+                    if (!direct) {
+                        packB(b, bOff, n, k, transB, pc, kc, jc, nc, packedB, 0, panels);
+                    }
                     for (int block = 0; block < mBlocks; block++) {
-                        computeBlock(a, aOff, c, cOff, m, n, k, transA, add, packedB, jc, nc, pc, kc, block, 0, 1, panels);
+                        computeBlock(a, aOff, c, cOff, m, n, k, transA, add, source, jc, nc, pc, kc, block, 0, 1, panels);
                     }
                 }
             }
         }
     }
 
-    /** One (mc × kc) block of A against the panels [split·panels/splits, (split+1)·panels/splits) of packed B. */
+    /**
+     * Where the micro-kernel reads B: packed panels (row stride nr, panel after panel), or B itself, row-major with row
+     * stride n, read in place ({@code direct}).
+     */
+    private record BPanels(float[] data, int offset, int rowStride, boolean direct) {
+    }
+
+    /** One (mc × kc) block of A against the panels [split·panels/splits, (split+1)·panels/splits) of B. */
     private void computeBlock(float[] a, int aOff, float[] c, int cOff, int m, int n, int k, boolean transA,
-                              boolean add, float[] packedB, int jc, int nc, int pc, int kc,
+                              boolean add, BPanels b, int jc, int nc, int pc, int kc,
                               int block, int split, int splits, int panels) {
         Workspace w = WORKSPACE.get();
         int ic = block * MC;
@@ -133,14 +151,31 @@ final class Gemm {
         for (int panel = firstPanel; panel < lastPanel; panel++) {
             int j0 = jc + panel * nr;
             int cols = Math.min(nr, jc + nc - j0);
-            int bBase = panel * nr * kc;
+            float[] bData = b.data();
+            int bBase;
+            int ldb;
+            if (!b.direct()) {
+                bBase = panel * nr * kc;
+                ldb = nr;
+            } else if (cols == nr) {
+                bBase = b.offset() + pc * b.rowStride() + j0;
+                ldb = b.rowStride();
+            } else {                                          // a partial last panel: pack it, zero-padded
+                if (w.packedB.length < nr * kc) {
+                    w.packedB = new float[nr * KC];
+                }
+                packB(b.data(), b.offset(), n, k, false, pc, kc, j0, cols, w.packedB, 0, 1);
+                bData = w.packedB;
+                bBase = 0;
+                ldb = nr;
+            }
             for (int ir = 0; ir < mc; ir += MR) {
                 int rows = Math.min(MR, mc - ir);
                 int cBase = cOff + (ic + ir) * n + j0;
                 if (vector) {
-                    kernelVector(packedA, (ir / MR) * MR * kc, packedB, bBase, kc, c, cBase, n, rows, cols, add, w.tile);
+                    kernelVector(packedA, (ir / MR) * MR * kc, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
                 } else {
-                    kernelScalar(packedA, (ir / MR) * MR * kc, packedB, bBase, kc, c, cBase, n, rows, cols, add, w.tile);
+                    kernelScalar(packedA, (ir / MR) * MR * kc, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
                 }
             }
         }
@@ -207,15 +242,15 @@ final class Gemm {
     }
 
     /** C[4 × 2·LANES] (+)= A panel · B panel, in eight vector accumulators. */
-    private static void kernelVector(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
-                                     int rows, int cols, boolean add, float[] tile) {
+    private static void kernelVector(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff,
+                                     int ldc, int rows, int cols, boolean add, float[] tile) {
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
         for (int p = 0; p < kc; p++) {
             int ai = aOff + p * MR;
-            int bi = bOff + p * 2 * LANES;
+            int bi = bOff + p * ldb;
             FloatVector b0 = FloatVector.fromArray(F, pb, bi);
             FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
             FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
@@ -271,16 +306,16 @@ final class Gemm {
     }
 
     /** The same tile in plain Java, for {@code vector.bits=0}. */
-    private void kernelScalar(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
+    private void kernelScalar(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff, int ldc,
                               int rows, int cols, boolean add, float[] tile) {
         java.util.Arrays.fill(tile, 0, MR * nr, 0f);
         for (int p = 0; p < kc; p++) {
             int ai = aOff + p * MR;
-            int bi = bOff + p * nr;
+            int bi = bOff + p * ldb;
             for (int r = 0; r < MR; r++) {
                 float av = pa[ai + r];
                 int ti = r * nr;
-                for (int j = 0; j < nr; j++) {
+                for (int j = 0; j < cols; j++) {
                     tile[ti + j] += av * pb[bi + j];
                 }
             }

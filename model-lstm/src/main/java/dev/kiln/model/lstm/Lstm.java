@@ -117,6 +117,10 @@ public final class Lstm extends Module {
         Tensor activated = floats(b, rows, g4);
         copy(b, h0.storage(), 0, hs.storage(), 0, batch * hidden);
         copy(b, c0.storage(), 0, cs.storage(), 0, batch * hidden);
+        // W_hhᵀ (H, 4H), once per sequence: the per-step product then reads it row by row without packing
+        Tensor wHhT = floats(b, hidden, g4);
+        b.copyStrided(wHh.storage(), 0, new int[] {hidden, g4}, new int[] {1, hidden}, wHhT.storage(), 0,
+                new int[] {g4, 1});
         Tensor stepGates = floats(b, batch, g4);
         Tensor stepAct = floats(b, batch, g4);
         Tensor[] h = {floats(b, batch, hidden), floats(b, batch, hidden)};
@@ -131,8 +135,8 @@ public final class Lstm extends Module {
             Tensor cNext = c[(t + 1) % 2];
             copy(b, gates.storage(), t * batch * g4, stepGates.storage(), 0, batch * g4);
             // gates_t += h_{t−1} · W_hhᵀ: the only GEMM inside the time loop
-            b.matmul(hPrev.storage(), wHh.storage(), stepGates.storage(),
-                    new MatmulShape(1, batch, g4, hidden, false, true, 0, 0, true));
+            b.matmul(hPrev.storage(), wHhT.storage(), stepGates.storage(),
+                    new MatmulShape(1, batch, g4, hidden, false, false, 0, 0, true));
             b.lstmCell(stepGates.storage(), cPrev.storage(), hNext.storage(), cNext.storage(), stepAct.storage(),
                     batch, hidden);
             copy(b, hNext.storage(), 0, hs.storage(), (t + 1) * state, state);

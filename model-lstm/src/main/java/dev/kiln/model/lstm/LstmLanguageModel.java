@@ -86,18 +86,21 @@ public final class LstmLanguageModel extends LanguageModel {
         return forward(ids, null).logits();
     }
 
+    /**
+     * The state lives in buffers made with the decoder (in the scope open at that time) and is copied into after each
+     * call, so a per-token scope may free everything else a step made.
+     */
     @Override
     public Decoder decoder(int batch) {
-        return new Decoder() {
-            private LstmState state;
-
-            @Override
-            public Tensor next(Tensor ids) {
-                Output out = forward(ids, state);
-                state = out.state();
-                int time = ids.size(1);
-                return out.logits().slice(1, time - 1, time).reshape(ids.size(0), config.vocabSize());  // (B, V)
+        LstmState state = lstm.zeroState(embedding.weight().backend(), batch);
+        return ids -> {
+            Output out = forward(ids, state);
+            for (int k = 0; k < lstm.numLayers(); k++) {
+                state.h().get(k).copyFrom(out.state().h().get(k));
+                state.c().get(k).copyFrom(out.state().c().get(k));
             }
+            int time = ids.size(1);
+            return out.logits().slice(1, time - 1, time).reshape(ids.size(0), config.vocabSize());  // (B, V)
         };
     }
 }

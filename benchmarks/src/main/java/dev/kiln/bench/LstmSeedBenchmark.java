@@ -1,0 +1,78 @@
+package dev.kiln.bench;
+
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.optim.Adam;
+import dev.kiln.api.optim.Optimizer;
+import dev.kiln.api.optim.ParamGroup;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.MemoryScope;
+import dev.kiln.api.tensor.Tensor;
+import dev.kiln.backend.cpu.CpuBackend;
+import dev.kiln.model.lstm.LstmConfig;
+import dev.kiln.model.lstm.LstmLanguageModel;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * The {@code lstm-seed} reference workload: vocab 10000, embed 256, hidden 512, 2 layers; batch 16 × 64 tokens; Adam;
+ * one full training step (forward, cross-entropy, backward, optimizer), as {@code torch_reference.py lstm}.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+public class LstmSeedBenchmark {
+    public static final int BATCH = 16;
+    public static final int TIME = 64;
+    public static final int VOCAB = 10000;
+
+    @Param({"2"})
+    public int threads;
+
+    private CpuBackend backend;
+    private LanguageModel model;
+    private Optimizer optimizer;
+    private Tensor ids;
+    private Tensor targets;
+
+    @Setup
+    public void setUp() {
+        backend = new CpuBackend(threads, true);
+        model = new LstmLanguageModel(backend, new LstmConfig(VOCAB, 256, 512, 2, 0f, false), new Generator(0));
+        optimizer = Adam.adam(List.of(ParamGroup.of(model.namedParameters(), 0)), 1e-3);
+        SplittableRandom random = new SplittableRandom(0);
+        int[] x = new int[BATCH * TIME];
+        int[] y = new int[BATCH * TIME];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = random.nextInt(VOCAB);
+            y[i] = random.nextInt(VOCAB);
+        }
+        ids = Tensor.ofInts(backend, x, BATCH, TIME);
+        targets = Tensor.ofInts(backend, y, BATCH, TIME);
+    }
+
+    @Benchmark
+    public float trainingStep() {
+        try (MemoryScope step = MemoryScope.open()) {
+            Tensor loss = model.forward(ids).crossEntropy(targets, -100);
+            optimizer.zeroGrad();
+            loss.backward();
+            optimizer.step();
+            return loss.item();
+        }
+    }
+
+    @TearDown
+    public void tearDown() {
+        backend.close();
+    }
+}
