@@ -26,6 +26,7 @@ public final class CpuBackend implements Backend {
     private final Gemm gemm;
     private final FusedKernels fused;
     private final AttentionKernel attention;
+    private final ArrayPool pool;
 
     /**
      * @param threads the pool size (1 runs everything on the caller)
@@ -43,6 +44,7 @@ public final class CpuBackend implements Backend {
         this.gemm = new Gemm(parallel, vector);
         this.fused = new FusedKernels(parallel, vector, reduce);
         this.attention = new AttentionKernel(parallel, vector);
+        this.pool = new ArrayPool(Math.min(Runtime.getRuntime().maxMemory() / 4, 4L << 30));
     }
 
     @Override
@@ -99,7 +101,7 @@ public final class CpuBackend implements Backend {
         }
         live.incrementAndGet();
         return switch (dtype) {
-            case FLOAT32 -> new CpuStorage(this, dtype, new float[size], null, size);
+            case FLOAT32 -> new CpuStorage(this, dtype, pool.take(size, parallel), null, size);
             case INT32 -> new CpuStorage(this, dtype, null, new int[size], size);
             default -> {
                 live.decrementAndGet();
@@ -133,6 +135,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void release(Storage storage) {
         if (storage instanceof CpuStorage c && c.backend() == this && !c.isReleased()) {
+            if (c.floats != null) {
+                pool.give(c.floats);
+            }
             c.floats = null;
             c.ints = null;
             live.decrementAndGet();
