@@ -41,7 +41,7 @@ class LstmTrainingTest {
     }
 
     private static LanguageModel model(String... options) {
-        return LstmParityTest.models().get("lstm").create(BACKEND, Options.of(options), new Generator(1));
+        return ModelParityTest.models().get("lstm").create(BACKEND, Options.of(options), new Generator(1));
     }
 
     @Test

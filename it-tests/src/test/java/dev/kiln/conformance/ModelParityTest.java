@@ -27,11 +27,11 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * The {@code lstm} plugin against PyTorch: every {@code lstm_*} fixture in KILN_FIXTURES, built from its metadata
- * through the registry, weights loaded by PyTorch's names; logits, loss, h_n, c_n, every gradient and one Adam / AdamW
- * step must match, on every backend configuration.
+ * The model plugins against PyTorch: every {@code lstm_*} and {@code gpt2_*} fixture in KILN_FIXTURES, built from its
+ * metadata through the registry, weights loaded by their reference names; logits, loss, every gradient and one Adam /
+ * AdamW step must match (and the LSTM's h_n, c_n), on every backend configuration.
  */
-class LstmParityTest {
+class ModelParityTest {
     private static final List<Backend> OPEN = new ArrayList<>();
 
     static PluginRegistry<ModelProvider> models() {
@@ -42,9 +42,11 @@ class LstmParityTest {
     Stream<DynamicTest> matchesPyTorch() throws IOException {
         List<Path> fixtures;
         try (Stream<Path> files = Files.list(SharedData.fixtures())) {
-            fixtures = files.filter(p -> p.getFileName().toString().startsWith("lstm_")).sorted().toList();
+            fixtures = files.filter(p -> p.getFileName().toString().matches("(lstm|gpt2)_.*\\.safetensors")).sorted()
+                    .toList();
         }
-        assertFalse(fixtures.isEmpty(), "no lstm fixtures in " + SharedData.fixtures());
+        assertFalse(fixtures.stream().noneMatch(p -> p.getFileName().toString().startsWith("lstm_")), "no lstm fixture");
+        assertFalse(fixtures.stream().noneMatch(p -> p.getFileName().toString().startsWith("gpt2_")), "no gpt2 fixture");
         List<DynamicTest> tests = new ArrayList<>();
         for (Backends.Configured configured : Backends.configurations()) {
             Backend backend = configured.provider().create(configured.config());
@@ -56,11 +58,21 @@ class LstmParityTest {
         return tests.stream();
     }
 
+    /** Builds the fixture's model from its metadata (the keys its provider knows) and loads its weights. */
     static LanguageModel load(Backend backend, SafeTensors f) {
         Map<String, String> meta = f.metadata();
-        Options hyperparameters = Options.of("vocab_size", meta.get("vocab_size"), "embed_size", meta.get("embed_size"),
-                "hidden_size", meta.get("hidden_size"), "num_layers", meta.get("num_layers"));
-        LanguageModel model = models().get("lstm").create(backend, hyperparameters, new Generator(0));
+        boolean lstm = meta.get("model").equals("lstm");
+        List<String> keys = lstm ? List.of("vocab_size", "embed_size", "hidden_size", "num_layers")
+                : List.of("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "layer_norm_epsilon",
+                        "activation_function");
+        Map<String, String> chosen = new LinkedHashMap<>();
+        for (String key : keys) {
+            String value = key.equals("activation_function") ? meta.get("activation") : meta.get(key);
+            if (value != null) {
+                chosen.put(key, value);
+            }
+        }
+        LanguageModel model = models().get(lstm ? "lstm" : "gpt").create(backend, new Options(chosen), new Generator(0));
         Map<String, float[]> values = new LinkedHashMap<>();
         Map<String, int[]> shapes = new LinkedHashMap<>();
         for (String name : model.namedParameters().keySet()) {
@@ -76,21 +88,13 @@ class LstmParityTest {
         LanguageModel model = load(backend, f);
         Tensor ids = Tensor.ofInts(backend, f.ints("input_ids"), f.shape("input_ids"));
         Tensor targets = Tensor.ofInts(backend, f.ints("targets"), f.shape("targets"));
-        var lstm = (dev.kiln.model.lstm.LstmLanguageModel) model;
-        var out = lstm.forward(ids, null);
         String name = file.getFileName().toString();
-        BackendConformanceKit.assertClose(name + " logits", f.floats("logits"), out.logits().toFloatArray(), 1e-5, 1e-5);
-        int layers = Integer.parseInt(f.metadata().get("num_layers"));
-        float[] hN = f.floats("h_n");
-        float[] cN = f.floats("c_n");
-        int per = hN.length / layers;
-        for (int k = 0; k < layers; k++) {
-            BackendConformanceKit.assertClose(name + " h_n layer " + k, java.util.Arrays.copyOfRange(hN, k * per, (k + 1) * per),
-                    out.state().h().get(k).toFloatArray(), 1e-6, 1e-5);
-            BackendConformanceKit.assertClose(name + " c_n layer " + k, java.util.Arrays.copyOfRange(cN, k * per, (k + 1) * per),
-                    out.state().c().get(k).toFloatArray(), 1e-6, 1e-5);
+        Tensor logits = model.forward(ids);
+        BackendConformanceKit.assertClose(name + " logits", f.floats("logits"), logits.toFloatArray(), 1e-5, 1e-5);
+        if (model instanceof dev.kiln.model.lstm.LstmLanguageModel lstm) {
+            checkFinalState(lstm, ids, f, name);
         }
-        Tensor loss = out.logits().crossEntropy(targets, -100);
+        Tensor loss = logits.crossEntropy(targets, -100);
         float expectedLoss = f.floats("loss")[0];
         assertEquals(expectedLoss, loss.item(), 1e-5 * Math.abs(expectedLoss), name + " loss");
         loss.backward();
@@ -106,6 +110,20 @@ class LstmParityTest {
             String prefix = decoupled ? "adamw1." : "adam1.";
             fresh.namedParameters().forEach((parameter, p) -> BackendConformanceKit.assertClose(
                     name + " " + prefix + parameter, f.floats(prefix + parameter), p.toFloatArray(), 1e-6, 1e-5));
+        }
+    }
+
+    private static void checkFinalState(dev.kiln.model.lstm.LstmLanguageModel lstm, Tensor ids, SafeTensors f, String name) {
+        var out = lstm.forward(ids, null);
+        int layers = Integer.parseInt(f.metadata().get("num_layers"));
+        float[] hN = f.floats("h_n");
+        float[] cN = f.floats("c_n");
+        int per = hN.length / layers;
+        for (int k = 0; k < layers; k++) {
+            BackendConformanceKit.assertClose(name + " h_n layer " + k, java.util.Arrays.copyOfRange(hN, k * per, (k + 1) * per),
+                    out.state().h().get(k).toFloatArray(), 1e-6, 1e-5);
+            BackendConformanceKit.assertClose(name + " c_n layer " + k, java.util.Arrays.copyOfRange(cN, k * per, (k + 1) * per),
+                    out.state().c().get(k).toFloatArray(), 1e-6, 1e-5);
         }
     }
 
