@@ -36,17 +36,23 @@ public final class CompareWithTorch {
             switch (workload.trim()) {
                 case "gemm" -> gemm();
                 case "elementwise" -> elementwise();
-                case "lstm" -> trainingStep("lstm", LstmSeedBenchmark.class, LstmSeedBenchmark.BATCH * LstmSeedBenchmark.TIME,
+                case "lstm" -> trainingStep("lstm", LstmSeedBenchmark.class, "trainingStep",
+                        LstmSeedBenchmark.BATCH * LstmSeedBenchmark.TIME,
                         "lstm-seed V10000 E256 H512 L2, batch 16 × 64, Adam, one training step");
+                case "gpt" -> trainingStep("gpt", GptMiniBenchmark.class, "trainingStep",
+                        GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME,
+                        "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
+                case "gen" -> generation();
                 default -> throw new IllegalArgumentException("unknown workload '" + workload
-                        + "'; known: gemm, elementwise, lstm");
+                        + "'; known: gemm, elementwise, lstm, gpt, gen");
             }
         }
     }
 
-    private static ChainedOptionsBuilder options(Class<?> benchmark) {
+    /** JMH options for the benchmark methods matching {@code pattern} (a regular expression over their names). */
+    private static ChainedOptionsBuilder options(String pattern) {
         return new OptionsBuilder()
-                .include(benchmark.getSimpleName())
+                .include(pattern)
                 .forks(1)
                 .warmupIterations(3)
                 .warmupTime(TimeValue.seconds(2))
@@ -58,7 +64,7 @@ public final class CompareWithTorch {
 
     private static void gemm() throws RunnerException, IOException, InterruptedException {
         Map<Integer, Double> torchBefore = torchGemm();
-        Collection<RunResult> results = new Runner(options(GemmBenchmark.class).build()).run();
+        Collection<RunResult> results = new Runner(options(GemmBenchmark.class.getSimpleName() + "\\.").build()).run();
         Map<Integer, Double> torchAfter = torchGemm();
         StringBuilder table = new StringBuilder();
         table.append("| n | Kiln cpu GFLOP/s (2 threads) | PyTorch GFLOP/s (before, after) | ratio Kiln / PyTorch |\n");
@@ -83,10 +89,10 @@ public final class CompareWithTorch {
     }
 
     /** A training-step workload: tokens/s of Kiln (JMH) against torch_reference.py's figure, measured before and after. */
-    private static void trainingStep(String anchor, Class<?> benchmark, int tokensPerStep, String title)
+    private static void trainingStep(String anchor, Class<?> benchmark, String method, int tokensPerStep, String title)
             throws RunnerException, IOException, InterruptedException {
         double before = torchTokensPerSecond(anchor);
-        Collection<RunResult> results = new Runner(options(benchmark).build()).run();
+        Collection<RunResult> results = new Runner(options(benchmark.getSimpleName() + "\\." + method).build()).run();
         double after = torchTokensPerSecond(anchor);
         RunResult r = results.iterator().next();
         double ms = r.getPrimaryResult().getScore();
@@ -101,13 +107,34 @@ public final class CompareWithTorch {
                 kiln / best);
     }
 
+    /** Greedy generation: Kiln through its KV cache against the anchor's full-recompute loop. */
+    private static void generation() throws RunnerException, IOException, InterruptedException {
+        double before = torchGenerationRate();
+        Collection<RunResult> results = new Runner(options(GptMiniBenchmark.class.getSimpleName() + "\\.generate")
+                .build()).run();
+        double after = torchGenerationRate();
+        RunResult r = results.iterator().next();
+        double ms = r.getPrimaryResult().getScore();
+        double kiln = GptMiniBenchmark.NEW_TOKENS / (ms * 1e-3);
+        System.out.println();
+        System.out.println("gen: gpt-mini (context 256), batch 1, greedy, 128 new tokens");
+        System.out.println("| Kiln cpu tokens/s (KV cache, 2 threads) | PyTorch tokens/s (no KV cache; before, after) | ratio |");
+        System.out.println("|---|---|---|");
+        System.out.printf(Locale.ROOT, "| %.0f | %.0f, %.0f | %.1f |%n", kiln, before, after, kiln / Math.max(before, after));
+    }
+
+    private static double torchGenerationRate() throws IOException, InterruptedException {
+        Matcher m = Pattern.compile("\\): (\\d+) tok/s").matcher(runTorch("gen"));
+        return m.find() ? Double.parseDouble(m.group(1)) : Double.NaN;
+    }
+
     private static double torchTokensPerSecond(String workload) throws IOException, InterruptedException {
         Matcher m = Pattern.compile("tokens/s=(\\d+)").matcher(runTorch(workload));
         return m.find() ? Double.parseDouble(m.group(1)) : Double.NaN;
     }
 
     private static void elementwise() throws RunnerException {
-        Collection<RunResult> results = new Runner(options(ElementwiseBenchmark.class).build()).run();
+        Collection<RunResult> results = new Runner(options(ElementwiseBenchmark.class.getSimpleName() + "\\.").build()).run();
         Map<String, Double> bytesMoved = new LinkedHashMap<>();
         long n = ElementwiseBenchmark.N;
         bytesMoved.put("arrayCopy", 2.0 * 4 * n);

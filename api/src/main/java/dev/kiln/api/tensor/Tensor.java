@@ -821,8 +821,8 @@ public final class Tensor {
         Tensor a = this;
         Tensor b = other;
         int batchCount = Shapes.numel(batch);
-        boolean aBroadcast = Shapes.numel(aBatch) == 1 && batchCount > 1;
-        boolean bBroadcast = Shapes.numel(bBatch) == 1 && batchCount > 1;
+        boolean aBroadcast = Shapes.numel(aBatch) == 1;          // one matrix, shared by every batch entry
+        boolean bBroadcast = Shapes.numel(bBatch) == 1;
         if (!aBroadcast && !Arrays.equals(aBatch, batch)) {
             a = a.expand(Shapes.concat(batch, new int[] {m, k}));
         }

@@ -23,45 +23,89 @@ final class ElementwiseKernels {
 
     void unary(UnaryOp op, float[] x, float[] out, int n) {
         parallel.forRange(n, GRAIN, (start, end) -> {
-            int i = start;
-            if (vector) {
-                for (int bound = start + F.loopBound(end - start); i < bound; i += LANES) {
-                    apply(op, FloatVector.fromArray(F, x, i)).intoArray(out, i);
-                }
-            }
+            int i = vector ? unaryVector(op, x, out, start, end) : start;
             for (; i < end; i++) {
                 out[i] = op.apply(x[i]);
             }
         });
     }
 
-    static FloatVector apply(UnaryOp op, FloatVector v) {
-        return switch (op) {
-            case NEG -> v.neg();
-            case EXP -> v.lanewise(VectorOperators.EXP);
-            case LOG -> v.lanewise(VectorOperators.LOG);
-            case TANH -> v.lanewise(VectorOperators.TANH);
-            case SIGMOID -> v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
-            case RELU -> v.max(0f);
-            case SQRT -> v.sqrt();
-            case ABS -> v.abs();
-            case RECIPROCAL -> v.broadcast(1f).div(v);
-            case STEP -> v.broadcast(0f).blend(1f, v.compare(VectorOperators.GT, 0f));
-        };
+    /*
+     * The Vector API compiles an operation to machine code only when its operator is a constant where it is used; an
+     * operator passed around as data falls back to boxed, allocating code. So every loop below names its operator in
+     * the code, one switch case per operator, and returns where the scalar tail starts.
+     */
+
+    private static int unaryVector(UnaryOp op, float[] x, float[] out, int start, int end) {
+        int i = start;
+        int bound = start + F.loopBound(end - start);
+        switch (op) {
+            case NEG -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).neg().intoArray(out, i); } }
+            case EXP -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).lanewise(VectorOperators.EXP).intoArray(out, i); } }
+            case LOG -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).lanewise(VectorOperators.LOG).intoArray(out, i); } }
+            case TANH -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).lanewise(VectorOperators.TANH).intoArray(out, i); } }
+            case SIGMOID -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, x, i); v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, i); } }
+            case RELU -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).max(0f).intoArray(out, i); } }
+            case SQRT -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).sqrt().intoArray(out, i); } }
+            case ABS -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).abs().intoArray(out, i); } }
+            case RECIPROCAL -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, x, i); v.broadcast(1f).div(v).intoArray(out, i); } }
+            case STEP -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, x, i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.GT, 0f)).intoArray(out, i); } }
+        }
+        return i;
     }
 
-    static FloatVector apply(BinaryOp op, FloatVector a, FloatVector b) {
-        return switch (op) {
-            case ADD -> a.add(b);
-            case SUB -> a.sub(b);
-            case MUL -> a.mul(b);
-            case DIV -> a.div(b);
-            case POW -> a.lanewise(VectorOperators.POW, b);
-            case MAX -> a.max(b);
-            case MIN -> a.min(b);
-            case EQ -> a.broadcast(0f).blend(1f, a.compare(VectorOperators.EQ, b));
-            case GT -> a.broadcast(0f).blend(1f, a.compare(VectorOperators.GT, b));
-        };
+    /** out = a ⊕ b over n elements, both dense. */
+    private static int denseDense(BinaryOp op, float[] a, int ao, float[] b, int bo, float[] out, int oo, int n) {
+        int i = 0;
+        int bound = F.loopBound(n);
+        switch (op) {
+            case ADD -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).add(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case SUB -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).sub(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case MUL -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).mul(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case DIV -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).div(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case POW -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).lanewise(VectorOperators.POW, FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case MAX -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).max(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case MIN -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).min(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case EQ -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, a, ao + i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.EQ, FloatVector.fromArray(F, b, bo + i))).intoArray(out, oo + i); } }
+            case GT -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, a, ao + i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.GT, FloatVector.fromArray(F, b, bo + i))).intoArray(out, oo + i); } }
+        }
+        return i;
+    }
+
+    /** out = a ⊕ s over n elements, a dense and s one value (a bias, a scale, a per-row statistic). */
+    private static int denseScalar(BinaryOp op, float[] a, int ao, float s, float[] out, int oo, int n) {
+        int i = 0;
+        int bound = F.loopBound(n);
+        switch (op) {
+            case ADD -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).add(s).intoArray(out, oo + i); } }
+            case SUB -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).sub(s).intoArray(out, oo + i); } }
+            case MUL -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).mul(s).intoArray(out, oo + i); } }
+            case DIV -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).div(s).intoArray(out, oo + i); } }
+            case POW -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).lanewise(VectorOperators.POW, s).intoArray(out, oo + i); } }
+            case MAX -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).max(s).intoArray(out, oo + i); } }
+            case MIN -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, a, ao + i).min(s).intoArray(out, oo + i); } }
+            case EQ -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, a, ao + i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.EQ, s)).intoArray(out, oo + i); } }
+            case GT -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, a, ao + i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.GT, s)).intoArray(out, oo + i); } }
+        }
+        return i;
+    }
+
+    /** out = s ⊕ b over n elements, s one value and b dense. */
+    private static int scalarDense(BinaryOp op, float s, float[] b, int bo, float[] out, int oo, int n) {
+        int i = 0;
+        int bound = F.loopBound(n);
+        switch (op) {
+            case ADD -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, b, bo + i).add(s).intoArray(out, oo + i); } }
+            case SUB -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, b, bo + i).neg().add(s).intoArray(out, oo + i); } }
+            case MUL -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, b, bo + i).mul(s).intoArray(out, oo + i); } }
+            case DIV -> { for (; i < bound; i += LANES) { FloatVector.broadcast(F, s).div(FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case POW -> { for (; i < bound; i += LANES) { FloatVector.broadcast(F, s).lanewise(VectorOperators.POW, FloatVector.fromArray(F, b, bo + i)).intoArray(out, oo + i); } }
+            case MAX -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, b, bo + i).max(s).intoArray(out, oo + i); } }
+            case MIN -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, b, bo + i).min(s).intoArray(out, oo + i); } }
+            case EQ -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, b, bo + i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.EQ, s)).intoArray(out, oo + i); } }
+            case GT -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, b, bo + i); v.broadcast(0f).blend(1f, v.compare(VectorOperators.LT, s)).intoArray(out, oo + i); } }
+        }
+        return i;
     }
 
     /**
@@ -107,13 +151,13 @@ final class ElementwiseKernels {
     private void row(BinaryOp op, float[] a, int aOffset, int aStride, float[] b, int bOffset, int bStride,
                      float[] out, int outOffset, int n) {
         int i = 0;
-        if (vector && aStride <= 1 && bStride <= 1) {
-            FloatVector aScalar = aStride == 0 ? FloatVector.broadcast(F, a[aOffset]) : null;
-            FloatVector bScalar = bStride == 0 ? FloatVector.broadcast(F, b[bOffset]) : null;
-            for (int bound = F.loopBound(n); i < bound; i += LANES) {
-                FloatVector va = aScalar != null ? aScalar : FloatVector.fromArray(F, a, aOffset + i);
-                FloatVector vb = bScalar != null ? bScalar : FloatVector.fromArray(F, b, bOffset + i);
-                apply(op, va, vb).intoArray(out, outOffset + i);
+        if (vector) {
+            if (aStride == 1 && bStride == 1) {
+                i = denseDense(op, a, aOffset, b, bOffset, out, outOffset, n);
+            } else if (aStride == 1 && bStride == 0) {
+                i = denseScalar(op, a, aOffset, b[bOffset], out, outOffset, n);
+            } else if (aStride == 0 && bStride == 1) {
+                i = scalarDense(op, a[aOffset], b, bOffset, out, outOffset, n);
             }
         }
         for (; i < n; i++) {

@@ -327,50 +327,82 @@ final class Gemm {
 
     private void smallM(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                         boolean transA, boolean transB, boolean accumulate) {
-        for (int i = 0; i < m; i++) {
-            float[] aRow;
-            int aRowOff;
-            if (transA) {
-                Workspace w = WORKSPACE.get();
-                if (w.row.length < k) {
-                    w.row = new float[k];
-                }
-                for (int p = 0; p < k; p++) {
-                    w.row[p] = a[aOff + p * m + i];
-                }
-                aRow = w.row;
-                aRowOff = 0;
-            } else {
-                aRow = a;
-                aRowOff = aOff + i * k;
+        // A's few rows, contiguous (a copy when A is transposed)
+        float[] rows = a;
+        int rowsOff = aOff;
+        if (transA) {
+            Workspace w = WORKSPACE.get();
+            if (w.row.length < m * k) {
+                w.row = new float[m * k];
             }
-            int cRow = cOff + i * n;
-            boolean parallelRow = 2L * n * k >= PARALLEL_FLOPS;
-            if (transB) {
-                Parallel.RangeBody body = (j0, j1) -> {
-                    for (int j = j0; j < j1; j++) {
-                        float dot = dot(aRow, aRowOff, b, bOff + j * k, k);
-                        c[cRow + j] = accumulate ? c[cRow + j] + dot : dot;
-                    }
-                };
-                if (parallelRow) {
-                    parallel.forRange(n, 16, body);
-                } else {
-                    body.run(0, n);
+            for (int i = 0; i < m; i++) {
+                for (int p = 0; p < k; p++) {
+                    w.row[i * k + p] = a[aOff + p * m + i];
                 }
-            } else {
-                int width = vector ? 4 * LANES : 32;
-                int chunks = (n + width - 1) / width;
-                Parallel.RangeBody body = (q0, q1) -> {
-                    for (int q = q0; q < q1; q++) {
-                        int j0 = q * width;
-                        rowTimesMatrix(aRow, aRowOff, b, bOff, c, cRow, n, k, j0, Math.min(width, n - j0), accumulate);
+            }
+            rows = w.row;
+            rowsOff = 0;
+        }
+        float[] aRows = rows;
+        int aRowsOff = rowsOff;
+        boolean inParallel = 2L * m * n * k >= PARALLEL_FLOPS;
+        if (transB) {
+            // C[i, j] = A_i · B_j: B's rows are contiguous, so each output is one streamed dot product
+            Parallel.RangeBody body = (j0, j1) -> {
+                for (int j = j0; j < j1; j++) {
+                    for (int i = 0; i < m; i++) {
+                        float d = dot(aRows, aRowsOff + i * k, b, bOff + j * k, k);
+                        int at = cOff + i * n + j;
+                        c[at] = accumulate ? c[at] + d : d;
                     }
-                };
-                if (parallelRow) {
-                    parallel.forRange(chunks, 2, body);
-                } else {
-                    body.run(0, chunks);
+                }
+            };
+            if (inParallel) {
+                parallel.forRange(n, 16, body);
+            } else {
+                body.run(0, n);
+            }
+            return;
+        }
+        // C[i, :] = Σ_p A[i, p] · B[p, :]: stream B row by row, each task owning a contiguous range of columns
+        int step = vector ? LANES : 1;
+        int units = (n + step - 1) / step;
+        Parallel.RangeBody body = (u0, u1) -> {
+            int j0 = u0 * step;
+            int j1 = Math.min(n, u1 * step);
+            streamRows(aRows, aRowsOff, b, bOff, c, cOff, m, n, k, j0, j1, accumulate);
+        };
+        if (inParallel) {
+            parallel.forRange(units, Math.max(1, 256 / step), body);
+        } else {
+            body.run(0, units);
+        }
+    }
+
+    /** c[i, j0..j1) (+)= Σ_p a[i, p]·B[p, j0..j1) for every row i < m, reading each row segment of B once. */
+    private void streamRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                            int j0, int j1, boolean accumulate) {
+        if (!accumulate) {
+            for (int i = 0; i < m; i++) {
+                java.util.Arrays.fill(c, cOff + i * n + j0, cOff + i * n + j1, 0f);
+            }
+        }
+        int vectorEnd = vector ? j0 + F.loopBound(j1 - j0) : j0;
+        for (int p = 0; p < k; p++) {
+            int row = bOff + p * n;
+            for (int i = 0; i < m; i++) {
+                float av = a[aOff + i * k + p];
+                if (av == 0f) {
+                    continue;
+                }
+                int out = cOff + i * n;
+                int j = j0;
+                for (; j < vectorEnd; j += LANES) {
+                    FloatVector.fromArray(F, b, row + j).fma(FloatVector.broadcast(F, av), FloatVector.fromArray(F, c, out + j))
+                            .intoArray(c, out + j);
+                }
+                for (; j < j1; j++) {
+                    c[out + j] += av * b[row + j];
                 }
             }
         }
@@ -392,41 +424,5 @@ final class Gemm {
             sum += x[xOff + p] * y[yOff + p];
         }
         return sum;
-    }
-
-    /** c[j0 .. j0+width) (+)= Σ_p a[p]·B[p, j0 ..], four vectors of C held in registers across the whole k loop. */
-    private void rowTimesMatrix(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int n, int k,
-                                int j0, int width, boolean accumulate) {
-        if (vector && width == 4 * LANES) {
-            FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F);
-            FloatVector s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
-            for (int p = 0; p < k; p++) {
-                FloatVector av = FloatVector.broadcast(F, a[aOff + p]);
-                int row = bOff + p * n + j0;
-                s0 = av.fma(FloatVector.fromArray(F, b, row), s0);
-                s1 = av.fma(FloatVector.fromArray(F, b, row + LANES), s1);
-                s2 = av.fma(FloatVector.fromArray(F, b, row + 2 * LANES), s2);
-                s3 = av.fma(FloatVector.fromArray(F, b, row + 3 * LANES), s3);
-            }
-            int out = cOff + j0;
-            if (accumulate) {
-                s0 = s0.add(FloatVector.fromArray(F, c, out));
-                s1 = s1.add(FloatVector.fromArray(F, c, out + LANES));
-                s2 = s2.add(FloatVector.fromArray(F, c, out + 2 * LANES));
-                s3 = s3.add(FloatVector.fromArray(F, c, out + 3 * LANES));
-            }
-            s0.intoArray(c, out);
-            s1.intoArray(c, out + LANES);
-            s2.intoArray(c, out + 2 * LANES);
-            s3.intoArray(c, out + 3 * LANES);
-            return;
-        }
-        for (int j = j0; j < j0 + width; j++) {
-            float sum = 0f;
-            for (int p = 0; p < k; p++) {
-                sum += a[aOff + p] * b[bOff + p * n + j];
-            }
-            c[cOff + j] = accumulate ? c[cOff + j] + sum : sum;
-        }
     }
 }

@@ -1,0 +1,93 @@
+package dev.kiln.bench;
+
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.Sampling;
+import dev.kiln.api.model.TextGeneration;
+import dev.kiln.api.optim.Adam;
+import dev.kiln.api.optim.Optimizer;
+import dev.kiln.api.optim.ParamGroup;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.MemoryScope;
+import dev.kiln.api.tensor.Tensor;
+import dev.kiln.backend.cpu.CpuBackend;
+import dev.kiln.model.transformer.GptConfig;
+import dev.kiln.model.transformer.GptLanguageModel;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * The {@code gpt-mini} reference workloads: vocab 4096, 4 layers, 4 heads, width 256, GELU (tanh), pre-LN, tied head.
+ * {@link #trainingStep}: batch 16 × 128 with Adam, as {@code torch_reference.py gpt}; {@link #generate}: context 256,
+ * batch 1, greedy, 128 new tokens through the KV cache, as {@code torch_reference.py gen} (which has no cache).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+public class GptMiniBenchmark {
+    public static final int BATCH = 16;
+    public static final int TIME = 128;
+    public static final int NEW_TOKENS = 128;
+
+    @Param({"2"})
+    public int threads;
+
+    private CpuBackend backend;
+    private LanguageModel model;
+    private LanguageModel generator;
+    private Optimizer optimizer;
+    private Tensor ids;
+    private Tensor targets;
+
+    @Setup
+    public void setUp() {
+        backend = new CpuBackend(threads, true);
+        model = new GptLanguageModel(backend, config(128), new Generator(0));
+        generator = new GptLanguageModel(backend, config(256), new Generator(0));
+        optimizer = Adam.adam(List.of(ParamGroup.of(model.namedParameters(), 0)), 1e-3);
+        SplittableRandom random = new SplittableRandom(0);
+        int[] x = new int[BATCH * TIME];
+        int[] y = new int[BATCH * TIME];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = random.nextInt(4096);
+            y[i] = random.nextInt(4096);
+        }
+        ids = Tensor.ofInts(backend, x, BATCH, TIME);
+        targets = Tensor.ofInts(backend, y, BATCH, TIME);
+    }
+
+    private static GptConfig config(int context) {
+        return new GptConfig(4096, context, 4, 4, 256, 0f, "gelu_new", true, "learned", 1e-5f);
+    }
+
+    @Benchmark
+    public float trainingStep() {
+        try (MemoryScope step = MemoryScope.open()) {
+            Tensor loss = model.forward(ids).crossEntropy(targets, -100);
+            optimizer.zeroGrad();
+            loss.backward();
+            optimizer.step();
+            return loss.item();
+        }
+    }
+
+    /** 128 greedy tokens from a one-token prompt (token 0), as the PyTorch anchor. */
+    @Benchmark
+    public int[] generate() {
+        return TextGeneration.generate(generator, new int[] {0}, Sampling.greedy(NEW_TOKENS), token -> { });
+    }
+
+    @TearDown
+    public void tearDown() {
+        backend.close();
+    }
+}
