@@ -13,7 +13,6 @@ import dev.kiln.backend.cpu.CpuBackend;
 import dev.kiln.model.transformer.GptConfig;
 import dev.kiln.model.transformer.GptLanguageModel;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -54,15 +53,8 @@ public class GptMiniBenchmark {
         model = new GptLanguageModel(backend, config(128), new Generator(0));
         generator = new GptLanguageModel(backend, config(256), new Generator(0));
         optimizer = Adam.adam(List.of(ParamGroup.of(model.namedParameters(), 0)), 1e-3);
-        SplittableRandom random = new SplittableRandom(0);
-        int[] x = new int[BATCH * TIME];
-        int[] y = new int[BATCH * TIME];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = random.nextInt(4096);
-            y[i] = random.nextInt(4096);
-        }
-        ids = Tensor.ofInts(backend, x, BATCH, TIME);
-        targets = Tensor.ofInts(backend, y, BATCH, TIME);
+        ids = RandomTokens.ids(backend, BATCH, TIME, 4096, 0);
+        targets = RandomTokens.ids(backend, BATCH, TIME, 4096, 1);
     }
 
     private static GptConfig config(int context) {

@@ -11,7 +11,6 @@ import dev.kiln.backend.cpu.CpuBackend;
 import dev.kiln.model.lstm.LstmConfig;
 import dev.kiln.model.lstm.LstmLanguageModel;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -49,15 +48,8 @@ public class LstmSeedBenchmark {
         backend = new CpuBackend(threads, true);
         model = new LstmLanguageModel(backend, new LstmConfig(VOCAB, 256, 512, 2, 0f, false), new Generator(0));
         optimizer = Adam.adam(List.of(ParamGroup.of(model.namedParameters(), 0)), 1e-3);
-        SplittableRandom random = new SplittableRandom(0);
-        int[] x = new int[BATCH * TIME];
-        int[] y = new int[BATCH * TIME];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = random.nextInt(VOCAB);
-            y[i] = random.nextInt(VOCAB);
-        }
-        ids = Tensor.ofInts(backend, x, BATCH, TIME);
-        targets = Tensor.ofInts(backend, y, BATCH, TIME);
+        ids = RandomTokens.ids(backend, BATCH, TIME, VOCAB, 0);
+        targets = RandomTokens.ids(backend, BATCH, TIME, VOCAB, 1);
     }
 
     @Benchmark

@@ -11,15 +11,10 @@ import dev.kiln.api.model.Decoder;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.Sampling;
 import dev.kiln.api.model.TextGeneration;
-import dev.kiln.api.optim.Adam;
-import dev.kiln.api.optim.GradientClipping;
 import dev.kiln.api.optim.LrSchedule;
-import dev.kiln.api.optim.Optimizer;
-import dev.kiln.api.optim.ParamGroup;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.GradMode;
-import dev.kiln.api.tensor.MemoryScope;
 import dev.kiln.api.tensor.Tensor;
 import dev.kiln.model.transformer.GptLanguageModel;
 import dev.kiln.model.transformer.HuggingFaceGpt2;
@@ -29,7 +24,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,64 +47,14 @@ class GptTrainingTest {
 
     @Test
     void threeHundredStepsOnShakespeareBeatTheUnigramEntropyByFar() throws IOException {
-        byte[] text = Files.readAllBytes(SharedData.shared().resolve("data/tinyshakespeare.txt"));
-        int split = text.length * 9 / 10;
-        double unigram = unigramEntropy(text, split);
+        ShakespeareBytes data = new ShakespeareBytes();
         LanguageModel model = ModelParityTest.models().get("gpt").create(BACKEND, Options.of("vocab_size", "256",
                 "n_positions", "64", "n_layer", "2", "n_head", "4", "n_embd", "64"), new Generator(3));
-        Optimizer optimizer = Adam.adamW(ParamGroup.decayMatricesOnly(model.namedParameters(), 0.1), 0, 0.9, 0.99);
-        LrSchedule schedule = LrSchedule.warmupCosine(3e-3, 3e-4, 20, 300);
-        SplittableRandom random = new SplittableRandom(5);
-        for (int step = 0; step < 300; step++) {
-            try (MemoryScope scope = MemoryScope.open()) {
-                Tensor[] xy = window(text, 0, split, 16, 64, random);
-                Tensor loss = model.forward(xy[0]).crossEntropy(xy[1], -100);
-                optimizer.zeroGrad();
-                loss.backward();
-                GradientClipping.clipGradNorm(model.parameters(), 1.0);
-                optimizer.setLearningRate(schedule.lr(step));
-                optimizer.step();
-            }
-        }
-        double validation = 0;
-        model.eval();
-        try (var noGrad = GradMode.noGrad(); MemoryScope scope = MemoryScope.open()) {
-            SplittableRandom held = new SplittableRandom(13);
-            for (int i = 0; i < 8; i++) {
-                Tensor[] xy = window(text, split, text.length, 16, 64, held);
-                validation += model.forward(xy[0]).crossEntropy(xy[1], -100).item() / 8;
-            }
-        }
+        double validation = data.trainAndValidate(BACKEND, model, LrSchedule.warmupCosine(3e-3, 3e-4, 20, 300), 300,
+                16, 64, 5);
+        double unigram = data.unigramEntropy();
         assertTrue(validation < unigram - 0.7, "validation loss " + validation + " nats/byte should be far below the "
                 + "unigram entropy " + unigram);
-    }
-
-    static double unigramEntropy(byte[] text, int end) {
-        long[] counts = new long[256];
-        for (int i = 0; i < end; i++) {
-            counts[text[i] & 0xFF]++;
-        }
-        double entropy = 0;
-        for (long count : counts) {
-            if (count > 0) {
-                double p = count / (double) end;
-                entropy -= p * Math.log(p);
-            }
-        }
-        return entropy;
-    }
-
-    static Tensor[] window(byte[] text, int from, int to, int batch, int time, SplittableRandom random) {
-        int[] x = new int[batch * time];
-        int[] y = new int[batch * time];
-        for (int b = 0; b < batch; b++) {
-            int start = from + random.nextInt(to - from - time - 1);
-            for (int t = 0; t < time; t++) {
-                x[b * time + t] = text[start + t] & 0xFF;
-                y[b * time + t] = text[start + t + 1] & 0xFF;
-            }
-        }
-        return new Tensor[] {Tensor.ofInts(BACKEND, x, batch, time), Tensor.ofInts(BACKEND, y, batch, time)};
     }
 
     private static float[] lastRow(LanguageModel model, int[] ids) {

@@ -12,18 +12,12 @@ import dev.kiln.api.model.Decoder;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.Sampling;
 import dev.kiln.api.model.TextGeneration;
-import dev.kiln.api.optim.Adam;
-import dev.kiln.api.optim.GradientClipping;
 import dev.kiln.api.optim.LrSchedule;
-import dev.kiln.api.optim.Optimizer;
-import dev.kiln.api.optim.ParamGroup;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.GradMode;
-import dev.kiln.api.tensor.MemoryScope;
 import dev.kiln.api.tensor.Tensor;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -46,61 +40,13 @@ class LstmTrainingTest {
 
     @Test
     void twoHundredStepsOnShakespeareBeatTheUnigramEntropyByFar() throws IOException {
-        byte[] text = Files.readAllBytes(SharedData.shared().resolve("data/tinyshakespeare.txt"));
-        int split = text.length * 9 / 10;
-        long[] counts = new long[256];
-        for (int i = 0; i < split; i++) {
-            counts[text[i] & 0xFF]++;
-        }
-        double unigram = 0;                                        // nats per byte, measured on the training split
-        for (long count : counts) {
-            if (count > 0) {
-                double p = count / (double) split;
-                unigram -= p * Math.log(p);
-            }
-        }
+        ShakespeareBytes data = new ShakespeareBytes();
         LanguageModel model = model("vocab_size", "256", "embed_size", "64", "hidden_size", "256", "num_layers", "1");
-        Optimizer optimizer = Adam.adamW(ParamGroup.decayMatricesOnly(model.namedParameters(), 0.01), 0, 0.9, 0.99);
-        LrSchedule schedule = LrSchedule.warmupCosine(1e-2, 1e-3, 10, 200);
-        SplittableRandom random = new SplittableRandom(7);
-        int batch = 16;
-        int time = 64;
-        for (int step = 0; step < 200; step++) {
-            try (MemoryScope scope = MemoryScope.open()) {
-                Tensor[] xy = window(text, 0, split, batch, time, random);
-                Tensor loss = model.forward(xy[0]).crossEntropy(xy[1], -100);
-                optimizer.zeroGrad();
-                loss.backward();
-                GradientClipping.clipGradNorm(model.parameters(), 1.0);
-                optimizer.setLearningRate(schedule.lr(step));
-                optimizer.step();
-            }
-        }
-        double validation = 0;
-        model.eval();
-        try (var noGrad = GradMode.noGrad(); MemoryScope scope = MemoryScope.open()) {
-            SplittableRandom held = new SplittableRandom(11);
-            for (int i = 0; i < 8; i++) {
-                Tensor[] xy = window(text, split, text.length, batch, time, held);
-                validation += model.forward(xy[0]).crossEntropy(xy[1], -100).item() / 8;
-            }
-        }
+        double validation = data.trainAndValidate(BACKEND, model, LrSchedule.warmupCosine(1e-2, 1e-3, 10, 200), 200,
+                16, 64, 7);
+        double unigram = data.unigramEntropy();
         assertTrue(validation < unigram - 0.9, "validation loss " + validation + " nats/byte should be far below the "
                 + "unigram entropy " + unigram);
-    }
-
-    /** Random windows of time + 1 bytes from text[from, to): inputs and next-byte targets. */
-    private static Tensor[] window(byte[] text, int from, int to, int batch, int time, SplittableRandom random) {
-        int[] x = new int[batch * time];
-        int[] y = new int[batch * time];
-        for (int b = 0; b < batch; b++) {
-            int start = from + random.nextInt(to - from - time - 1);
-            for (int t = 0; t < time; t++) {
-                x[b * time + t] = text[start + t] & 0xFF;
-                y[b * time + t] = text[start + t + 1] & 0xFF;
-            }
-        }
-        return new Tensor[] {Tensor.ofInts(BACKEND, x, batch, time), Tensor.ofInts(BACKEND, y, batch, time)};
     }
 
     @Test

@@ -22,4 +22,10 @@ public abstract class LanguageModel extends Module {
 
     /** An incremental decoder for {@code batch} sequences that keeps its state (hidden state, KV cache) between calls. */
     public abstract Decoder decoder(int batch);
+
+    /** The logits of the last position: (B, T, V) → (B, V); what a decoder returns. */
+    protected static Tensor lastPosition(Tensor logits) {
+        int time = logits.size(1);
+        return logits.slice(1, time - 1, time).reshape(logits.size(0), logits.size(2));
+    }
 }

@@ -1,11 +1,6 @@
 package dev.kiln.backend.cpu;
 
-import static dev.kiln.backend.cpu.Vectors.F;
-import static dev.kiln.backend.cpu.Vectors.LANES;
-
 import java.util.Arrays;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * Causal attention without the T×T matrix: each query row walks its keys in blocks of {@link #KEY_BLOCK}, keeping a
@@ -91,44 +86,14 @@ final class AttentionKernel {
     }
 
     private float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        int i = 0;
-        float sum = 0f;
-        if (vector) {
-            FloatVector acc = FloatVector.zero(F);
-            for (int bound = F.loopBound(n); i < bound; i += LANES) {
-                acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-            }
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) {
-            sum += a[aOff + i] * b[bOff + i];
-        }
-        return sum;
+        return VectorMath.dot(vector, a, aOff, b, bOff, n);
     }
 
-    /** y += alpha·x over n elements. */
     private void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        if (vector) {
-            for (int bound = F.loopBound(n); i < bound; i += LANES) {
-                FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.broadcast(F, alpha), FloatVector.fromArray(F, y, yOff + i))
-                        .intoArray(y, yOff + i);
-            }
-        }
-        for (; i < n; i++) {
-            y[yOff + i] += alpha * x[xOff + i];
-        }
+        VectorMath.axpy(vector, alpha, x, xOff, y, yOff, n);
     }
 
     private void scale(float[] y, int off, int n, float factor) {
-        int i = 0;
-        if (vector) {
-            for (int bound = F.loopBound(n); i < bound; i += LANES) {
-                FloatVector.fromArray(F, y, off + i).mul(factor).intoArray(y, off + i);
-            }
-        }
-        for (; i < n; i++) {
-            y[off + i] *= factor;
-        }
+        VectorMath.scale(vector, y, off, n, factor);
     }
 }

@@ -93,19 +93,7 @@ final class FusedKernels {
     }
 
     private float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        int i = 0;
-        float sum = 0f;
-        if (vector) {
-            FloatVector acc = FloatVector.zero(F);
-            for (int bound = F.loopBound(n); i < bound; i += LANES) {
-                acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-            }
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) {
-            sum += a[aOff + i] * b[bOff + i];
-        }
-        return sum;
+        return VectorMath.dot(vector, a, aOff, b, bOff, n);
     }
 
     void softmaxBackward(float[] y, float[] dy, float[] dx, int rows, int cols) {

@@ -409,20 +409,6 @@ final class Gemm {
     }
 
     private float dot(float[] x, int xOff, float[] y, int yOff, int n) {
-        int p = 0;
-        float sum = 0f;
-        if (vector) {
-            FloatVector acc0 = FloatVector.zero(F);
-            FloatVector acc1 = FloatVector.zero(F);
-            for (int bound = n - 2 * LANES; p <= bound; p += 2 * LANES) {
-                acc0 = FloatVector.fromArray(F, x, xOff + p).fma(FloatVector.fromArray(F, y, yOff + p), acc0);
-                acc1 = FloatVector.fromArray(F, x, xOff + p + LANES).fma(FloatVector.fromArray(F, y, yOff + p + LANES), acc1);
-            }
-            sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        }
-        for (; p < n; p++) {
-            sum += x[xOff + p] * y[yOff + p];
-        }
-        return sum;
+        return VectorMath.dot(vector, x, xOff, y, yOff, n);
     }
 }

@@ -99,8 +99,7 @@ public final class LstmLanguageModel extends LanguageModel {
                 state.h().get(k).copyFrom(out.state().h().get(k));
                 state.c().get(k).copyFrom(out.state().c().get(k));
             }
-            int time = ids.size(1);
-            return out.logits().slice(1, time - 1, time).reshape(ids.size(0), config.vocabSize());  // (B, V)
+            return lastPosition(out.logits());                     // (B, V)
         };
     }
 }

@@ -225,10 +225,9 @@ public final class GptLanguageModel extends LanguageModel {
     public Decoder decoder(int batch) {
         KvCache cache = new KvCache(transformer.wte.weight().backend(), config, batch);
         return ids -> {
-            int t = ids.size(1);
             Tensor logits = forward(ids, cache, cache.length());
-            cache.advance(t);
-            return logits.slice(1, t - 1, t).reshape(ids.size(0), config.vocabSize());           // (B, V)
+            cache.advance(ids.size(1));
+            return lastPosition(logits);                                                          // (B, V)
         };
     }
 }
