@@ -11,7 +11,9 @@ module dev.kiln.api {
     exports dev.kiln.api.io;
     exports dev.kiln.api.plugin;
     exports dev.kiln.api.model;
+    exports dev.kiln.api.tokenizer;
 
     uses dev.kiln.api.backend.BackendProvider;
     uses dev.kiln.api.model.ModelProvider;
+    uses dev.kiln.api.tokenizer.TokenizerProvider;
 }

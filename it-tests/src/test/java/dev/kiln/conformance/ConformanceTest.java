@@ -34,6 +34,11 @@ class ConformanceTest {
     }
 
     @Test
+    void theBuildProvidesExactlyTheseTokenizers() {
+        assertEquals(Set.of("bpe"), Set.copyOf(TokenizerExactnessTest.tokenizers().ids()));
+    }
+
+    @Test
     void anUnknownBackendIdListsTheKnownOnes() {
         KilnException e = assertThrows(KilnException.class, () -> Backends.registry().get("cuda"));
         assertTrue(e.getMessage().contains("cuda") && e.getMessage().contains("cpu"), e.getMessage());

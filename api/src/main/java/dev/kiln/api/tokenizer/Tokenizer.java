@@ -1,0 +1,34 @@
+package dev.kiln.api.tokenizer;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Text ↔ token ids. Byte-level tokenizers are lossless: {@code decode(encode(s)).equals(s)} for every string without
+ * lone surrogates (which become U+FFFD, as in tiktoken), and any byte sequence survives {@link #decodeBytes}.
+ */
+public interface Tokenizer {
+    /** The provider id that made this tokenizer, e.g. {@code bpe}. */
+    String id();
+
+    int vocabSize();
+
+    /** Special tokens by their text, e.g. {@code <|endoftext|>} → 50256. */
+    Map<String, Integer> specialTokens();
+
+    /** Encodes text with no special tokens: a special token's text is encoded as ordinary text. */
+    default int[] encode(String text) {
+        return encode(text, Set.of());
+    }
+
+    /** Encodes text, turning the allowed special tokens' texts into their ids; others stay ordinary text. */
+    int[] encode(String text, Set<String> allowedSpecial);
+
+    byte[] decodeBytes(int[] ids);
+
+    /** Decodes to a string; byte sequences that are not valid UTF-8 become U+FFFD. */
+    default String decode(int[] ids) {
+        return new String(decodeBytes(ids), StandardCharsets.UTF_8);
+    }
+}
