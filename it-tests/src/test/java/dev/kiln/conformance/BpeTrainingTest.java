@@ -1,0 +1,65 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.io.Json;
+import dev.kiln.tokenizer.bpe.BpeTrainer;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/** BPE training reproduces minbpe's merges exactly (../shared/data/minbpe_train_golden.json), with and without a split. */
+class BpeTrainingTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"basic", "regex_gpt4_pattern"})
+    void reproducesMinbpeMerges(String model) throws IOException {
+        Map<?, ?> golden = (Map<?, ?>) Json.parse(Files.readString(SharedData.shared().resolve(
+                "data/minbpe_train_golden.json")), "minbpe_train_golden.json");
+        String text = Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt"), StandardCharsets.UTF_8);
+        text = text.substring(0, text.offsetByCodePoints(0, 20000));
+        int vocabSize = ((Number) golden.get("vocab_size")).intValue();
+        String pattern = model.equals("basic") ? null : cl100kPattern();
+        List<BpeTrainer.Merge> merges = BpeTrainer.train(text, vocabSize, pattern, Map.of()).merges();
+        List<?> expected = (List<?>) ((Map<?, ?>) ((Map<?, ?>) golden.get("models")).get(model)).get("merges");
+        assertEquals(expected.size(), merges.size(), model + ": number of merges");
+        for (int i = 0; i < expected.size(); i++) {
+            List<?> e = (List<?>) expected.get(i);
+            BpeTrainer.Merge got = merges.get(i);
+            assertEquals(List.of(((Number) e.get(0)).intValue(), ((Number) e.get(1)).intValue(), ((Number) e.get(2)).intValue()),
+                    List.of(got.left(), got.right(), got.id()), model + " merge " + i);
+        }
+    }
+
+    static String cl100kPattern() throws IOException {
+        Map<?, ?> meta = (Map<?, ?>) Json.parse(Files.readString(SharedData.shared().resolve(
+                "data/tiktoken/cl100k_base.json")), "cl100k_base.json");
+        return (String) meta.get("pat_str");
+    }
+
+    @Test
+    void aTrainedVocabularyIsLossless() throws IOException {
+        String text = "the cat sat on the mat; the cat sat on the hat. Ünïcödé → 漢字 🙂";
+        var tokenizer = BpeTrainer.train(text, 300, cl100kPattern(), Map.of("<|end|>", 300)).tokenizer();
+        int[] ids = tokenizer.encode(text);
+        assertTrue(ids.length < text.getBytes(StandardCharsets.UTF_8).length, "merges shorten the text");
+        assertEquals(text, tokenizer.decode(ids));
+        assertEquals(300, tokenizer.encode("<|end|>", java.util.Set.of("<|end|>"))[0]);
+    }
+
+    @Test
+    void badTrainingInputIsAClearError() {
+        assertTrue(assertThrows(KilnException.class, () -> BpeTrainer.train("abc", 255, null, Map.of()))
+                .getMessage().contains("255"));
+        assertTrue(assertThrows(KilnException.class, () -> BpeTrainer.train("", 300, null, Map.of()))
+                .getMessage().contains("empty"));
+    }
+}
