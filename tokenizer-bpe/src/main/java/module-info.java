@@ -4,5 +4,6 @@ module dev.kiln.tokenizer.bpe {
 
     exports dev.kiln.tokenizer.bpe;
 
-    provides dev.kiln.api.tokenizer.TokenizerProvider with dev.kiln.tokenizer.bpe.BpeTokenizerProvider;
+    provides dev.kiln.api.tokenizer.TokenizerProvider with dev.kiln.tokenizer.bpe.BpeTokenizerProvider,
+            dev.kiln.tokenizer.bpe.CharTokenizerProvider;
 }

@@ -28,7 +28,7 @@ class BpeTrainingTest {
         text = text.substring(0, text.offsetByCodePoints(0, 20000));
         int vocabSize = ((Number) golden.get("vocab_size")).intValue();
         String pattern = model.equals("basic") ? null : cl100kPattern();
-        List<BpeTrainer.Merge> merges = BpeTrainer.train(text, vocabSize, pattern, Map.of()).merges();
+        List<BpeTrainer.Merge> merges = BpeTrainer.train(text, vocabSize, pattern, List.of()).merges();
         List<?> expected = (List<?>) ((Map<?, ?>) ((Map<?, ?>) golden.get("models")).get(model)).get("merges");
         assertEquals(expected.size(), merges.size(), model + ": number of merges");
         for (int i = 0; i < expected.size(); i++) {
@@ -48,18 +48,37 @@ class BpeTrainingTest {
     @Test
     void aTrainedVocabularyIsLossless() throws IOException {
         String text = "the cat sat on the mat; the cat sat on the hat. Ünïcödé → 漢字 🙂";
-        var tokenizer = BpeTrainer.train(text, 300, cl100kPattern(), Map.of("<|end|>", 300)).tokenizer();
+        var tokenizer = BpeTrainer.train(text, 300, cl100kPattern(), List.of("<|end|>")).tokenizer();
         int[] ids = tokenizer.encode(text);
         assertTrue(ids.length < text.getBytes(StandardCharsets.UTF_8).length, "merges shorten the text");
         assertEquals(text, tokenizer.decode(ids));
-        assertEquals(300, tokenizer.encode("<|end|>", java.util.Set.of("<|end|>"))[0]);
+        assertEquals(tokenizer.vocabSize() - 1, tokenizer.encode("<|end|>", java.util.Set.of("<|end|>"))[0]);
     }
 
     @Test
     void badTrainingInputIsAClearError() {
-        assertTrue(assertThrows(KilnException.class, () -> BpeTrainer.train("abc", 255, null, Map.of()))
+        assertTrue(assertThrows(KilnException.class, () -> BpeTrainer.train("abc", 255, null, List.of()))
                 .getMessage().contains("255"));
-        assertTrue(assertThrows(KilnException.class, () -> BpeTrainer.train("", 300, null, Map.of()))
+        assertTrue(assertThrows(KilnException.class, () -> BpeTrainer.train("", 300, null, List.of()))
                 .getMessage().contains("empty"));
+    }
+
+    @Test
+    void tokenizersAreTrainedByNameThroughTheRegistry(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        var registry = TokenizerExactnessTest.tokenizers();
+        String corpus = "to be, or not to be: that is the question";
+        var bpe = registry.get("bpe").train(corpus, dev.kiln.api.plugin.Options.of("vocab_size", "270", "pattern", "gpt2",
+                "special", "<|endoftext|>"));
+        assertEquals(corpus, bpe.decode(bpe.encode(corpus)));
+        assertEquals(java.util.Set.of("<|endoftext|>"), bpe.specialTokens().keySet());
+        var chars = (dev.kiln.tokenizer.bpe.CharTokenizer) registry.get("char").train(corpus, dev.kiln.api.plugin.Options.defaults());
+        assertEquals(corpus, chars.decode(chars.encode(corpus)));
+        assertEquals(chars.unknownId(), chars.encode("Z")[0], "unseen characters map to the unknown id");
+        chars.save(dir.resolve("char.json"));
+        var loaded = registry.get("char").load(dir.resolve("char.json"));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(chars.encode(corpus), loaded.encode(corpus));
+        KilnException typo = assertThrows(KilnException.class, () -> registry.get("bpe").train(corpus,
+                dev.kiln.api.plugin.Options.of("vocab_sise", "300")));
+        assertTrue(typo.getMessage().contains("vocab_sise"), typo.getMessage());
     }
 }

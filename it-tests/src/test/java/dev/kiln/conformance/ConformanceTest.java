@@ -35,7 +35,7 @@ class ConformanceTest {
 
     @Test
     void theBuildProvidesExactlyTheseTokenizers() {
-        assertEquals(Set.of("bpe"), Set.copyOf(TokenizerExactnessTest.tokenizers().ids()));
+        assertEquals(Set.of("bpe", "char"), Set.copyOf(TokenizerExactnessTest.tokenizers().ids()));
     }
 
     @Test

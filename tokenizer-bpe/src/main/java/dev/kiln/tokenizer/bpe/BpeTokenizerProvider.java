@@ -4,9 +4,18 @@ import dev.kiln.api.KilnException;
 import dev.kiln.api.plugin.Availability;
 import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.api.tokenizer.TokenizerProvider;
+import dev.kiln.api.plugin.Options;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
 
-/** Provider id {@code bpe}: byte-level BPE; loads tiktoken {@code .tiktoken} rank files (with their .json sidecar). */
+/**
+ * Provider id {@code bpe}: byte-level BPE. Loads tiktoken {@code .tiktoken} rank files (with their .json sidecar);
+ * trains with the options {@code vocab_size} (at least 256), {@code pattern} ({@code gpt2}, {@code cl100k},
+ * {@code o200k}, {@code none}, or a regular expression; default cl100k) and {@code special} (comma-separated special
+ * tokens, numbered after the merges).
+ */
 public final class BpeTokenizerProvider implements TokenizerProvider {
     public static final String ID = "bpe";
 
@@ -23,6 +32,15 @@ public final class BpeTokenizerProvider implements TokenizerProvider {
     @Override
     public Availability probe() {
         return Availability.yes();
+    }
+
+    @Override
+    public Tokenizer train(String corpus, Options options) {
+        options.requireOnly(ID, Set.of("vocab_size", "pattern", "special"));
+        List<String> special = Arrays.stream(options.string("special", "").split(","))
+                .map(String::trim).filter(name -> !name.isEmpty()).toList();
+        return BpeTrainer.train(corpus, options.intOption("vocab_size"),
+                SplitPatterns.named(options.string("pattern", "cl100k")), special).tokenizer();
     }
 
     @Override

@@ -33,8 +33,9 @@ public final class BpeTrainer {
     /**
      * @param vocabSize at least 256 (the bytes); vocabSize − 256 merges are learned (fewer if the text runs out)
      * @param pattern   tiktoken-syntax split pattern, or null to train on the text as one sequence
+     * @param specialTokens special tokens, numbered after the learned vocabulary
      */
-    public static Result train(String text, int vocabSize, String pattern, Map<String, Integer> specialTokens) {
+    public static Result train(String text, int vocabSize, String pattern, List<String> specialTokens) {
         if (vocabSize < 256) {
             throw new KilnException("bpe: vocabulary size " + vocabSize + " is below 256, the single bytes");
         }
@@ -66,7 +67,10 @@ public final class BpeTrainer {
             }
         }
         byte[][] vocabulary = Arrays.copyOf(tokens, 256 + merges.size());
-        Map<String, Integer> special = new LinkedHashMap<>(specialTokens);
+        Map<String, Integer> special = new LinkedHashMap<>();
+        for (String name : specialTokens) {
+            special.putIfAbsent(name, vocabulary.length + special.size());
+        }
         return new Result(List.copyOf(merges), new BpeTokenizer(vocabulary, special, pattern));
     }
 

@@ -1,0 +1,40 @@
+package dev.kiln.tokenizer.bpe;
+
+import dev.kiln.api.KilnException;
+import java.util.regex.PatternSyntaxException;
+
+/** The pre-tokenizer patterns of OpenAI's vocabularies, by name, in tiktoken's syntax. */
+public final class SplitPatterns {
+    private SplitPatterns() {
+    }
+
+    public static final String GPT2 =
+            "'(?:[sdmt]|ll|ve|re)| ?\\p{L}++| ?\\p{N}++| ?[^\\s\\p{L}\\p{N}]++|\\s++$|\\s+(?!\\S)|\\s";
+    public static final String CL100K =
+            "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+|\\s++$"
+                    + "|\\s*[\\r\\n]|\\s+(?!\\S)|\\s";
+    public static final String O200K = String.join("|",
+            "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+            "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+            "\\p{N}{1,3}", " ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*", "\\s*[\\r\\n]+", "\\s+(?!\\S)", "\\s+");
+
+    /** gpt2, cl100k, o200k, none (null: no split), or the text itself as a custom regular expression. */
+    public static String named(String name) {
+        String pattern = switch (name) {
+            case "gpt2" -> GPT2;
+            case "cl100k" -> CL100K;
+            case "o200k" -> O200K;
+            case "none" -> null;
+            default -> name;
+        };
+        if (pattern != null) {
+            try {
+                BpeTokenizer.compile(pattern);
+            } catch (PatternSyntaxException e) {
+                throw new KilnException("bpe: pattern '" + name + "' is neither gpt2, cl100k, o200k, none nor a valid "
+                        + "regular expression: " + e.getDescription());
+            }
+        }
+        return pattern;
+    }
+}
