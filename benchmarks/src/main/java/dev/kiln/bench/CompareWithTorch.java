@@ -43,8 +43,9 @@ public final class CompareWithTorch {
                         GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME,
                         "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
                 case "gen" -> generation();
+                case "tok" -> tokenizer();
                 default -> throw new IllegalArgumentException("unknown workload '" + workload
-                        + "'; known: gemm, elementwise, lstm, gpt, gen");
+                        + "'; known: gemm, elementwise, lstm, gpt, gen, tok");
             }
         }
     }
@@ -105,6 +106,26 @@ public final class CompareWithTorch {
         System.out.println("|---|---|---|---|");
         System.out.printf(Locale.ROOT, "| %.0f | %.1f ± %.1f | %.0f, %.0f | %.2f |%n", kiln, ms, error, before, after,
                 kiln / best);
+    }
+
+    /** Encoding tinyshakespeare on one thread: Kiln's bpe against JTokkit, MB/s, in the same JMH run. */
+    private static void tokenizer() throws RunnerException, IOException {
+        double megabytes = Files.size(Path.of(System.getenv().getOrDefault("KILN_SHARED", "../shared"),
+                "data", "tinyshakespeare.txt")) / 1e6;
+        Collection<RunResult> results = new Runner(options(TokenizerBenchmark.class.getSimpleName() + "\\.")
+                .build()).run();
+        Map<String, Map<String, Double>> rates = new LinkedHashMap<>();
+        for (RunResult r : results) {
+            String method = r.getParams().getBenchmark().substring(r.getParams().getBenchmark().lastIndexOf('.') + 1);
+            rates.computeIfAbsent(r.getParams().getParam("encoding"), k -> new LinkedHashMap<>())
+                    .put(method, megabytes / (r.getPrimaryResult().getScore() * 1e-3));
+        }
+        System.out.println();
+        System.out.println("tok: encode tinyshakespeare (1.1 MB), one thread");
+        System.out.println("| encoding | Kiln MB/s | JTokkit MB/s | ratio |");
+        System.out.println("|---|---|---|---|");
+        rates.forEach((encoding, r) -> System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%n", encoding,
+                r.get("kiln"), r.get("jtokkit"), r.get("kiln") / r.get("jtokkit")));
     }
 
     /** Greedy generation: Kiln through its KV cache against the anchor's full-recompute loop. */

@@ -158,4 +158,23 @@ class GptTrainingTest {
         }
         return Math.sqrt(sq / x.length);
     }
+
+    @Test
+    void aGpt2LayoutSnapshotGeneratesWithTheGpt2Vocabulary(@TempDir Path dir) {
+        // a small, randomly initialised model with GPT-2's real vocabulary, written as a Hugging Face snapshot
+        GptLanguageModel random = (GptLanguageModel) ModelParityTest.models().get("gpt").create(BACKEND,
+                Options.of("vocab_size", "50257", "n_positions", "64", "n_layer", "1", "n_head", "2", "n_embd", "16"),
+                new Generator(4));
+        HuggingFaceGpt2.save(random, dir);
+        GptLanguageModel loaded = HuggingFaceGpt2.load(BACKEND, dir);
+        var gpt2 = TokenizerExactnessTest.tokenizers().get("bpe")
+                .load(SharedData.shared().resolve("data/tiktoken/gpt2.tiktoken"));
+        int[] prompt = gpt2.encode("To be, or not to be");
+        int[] fromLoaded = TextGeneration.generate(loaded, prompt, Sampling.greedy(8), t -> { });
+        int[] fromOriginal = TextGeneration.generate(random, prompt, Sampling.greedy(8), t -> { });
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fromOriginal, fromLoaded);
+        String text = gpt2.decode(fromLoaded);
+        assertEquals(8, fromLoaded.length);
+        assertTrue(!text.isEmpty(), "decodes to text: " + text);
+    }
 }
