@@ -100,6 +100,24 @@ public final class BpeTokenizer implements Tokenizer {
         return tokenBytes[id].clone();
     }
 
+    /** Whether id is an ordinary (byte-level) token rather than a special one or a hole. */
+    public boolean isMergeable(int id) {
+        return id >= 0 && id < tokenBytes.length && tokenBytes[id] != null && !special.containsValue(id)
+                && ranks.get(tokenBytes[id], 0, tokenBytes[id].length) == id;
+    }
+
+    /** The two tokens whose merge made token id: its bytes encoded with only the merges ranked below it. */
+    public int[] mergeOf(int id) {
+        byte[] bytes = bytes(id);
+        IntBuffer parts = new IntBuffer(2);
+        encodePiece(bytes, id, parts);
+        int[] pair = parts.toArray();
+        if (pair.length != 2) {
+            throw new KilnException("bpe: token " + id + " is not the merge of two lower-ranked tokens");
+        }
+        return pair;
+    }
+
     @Override
     public int[] encode(String text, Set<String> allowedSpecial) {
         for (String s : allowedSpecial) {
@@ -166,10 +184,17 @@ public final class BpeTokenizer implements Tokenizer {
         }
     }
 
-    /** One piece: a whole token if it is one, else merged pair by pair, lowest rank first (tiktoken's rule). */
     private void encodePiece(byte[] piece, IntBuffer out) {
+        encodePiece(piece, Integer.MAX_VALUE, out);
+    }
+
+    /**
+     * One piece: a whole token if it is one, else merged pair by pair, lowest rank first (tiktoken's rule), using only
+     * the tokens ranked below {@code rankLimit}.
+     */
+    private void encodePiece(byte[] piece, int rankLimit, IntBuffer out) {
         int whole = ranks.get(piece, 0, piece.length);
-        if (whole >= 0) {
+        if (whole >= 0 && whole < rankLimit) {
             out.add(whole);
             return;
         }
@@ -181,7 +206,7 @@ public final class BpeTokenizer implements Tokenizer {
         }
         int parts = n;
         for (int i = 0; i < parts - 1; i++) {
-            pairRank[i] = rankOf(piece, starts[i], starts[i + 2]);
+            pairRank[i] = rankOf(piece, starts[i], starts[i + 2], rankLimit);
         }
         while (parts > 1) {
             int best = -1;
@@ -200,10 +225,10 @@ public final class BpeTokenizer implements Tokenizer {
             System.arraycopy(pairRank, best + 1, pairRank, best, parts - best - 2);
             parts--;
             if (best < parts - 1) {
-                pairRank[best] = rankOf(piece, starts[best], starts[best + 2]);
+                pairRank[best] = rankOf(piece, starts[best], starts[best + 2], rankLimit);
             }
             if (best > 0) {
-                pairRank[best - 1] = rankOf(piece, starts[best - 1], starts[best + 1]);
+                pairRank[best - 1] = rankOf(piece, starts[best - 1], starts[best + 1], rankLimit);
             }
         }
         for (int i = 0; i < parts; i++) {
@@ -216,9 +241,9 @@ public final class BpeTokenizer implements Tokenizer {
         }
     }
 
-    private int rankOf(byte[] piece, int from, int to) {
+    private int rankOf(byte[] piece, int from, int to, int rankLimit) {
         int rank = ranks.get(piece, from, to);
-        return rank < 0 ? Integer.MAX_VALUE : rank;
+        return rank < 0 || rank >= rankLimit ? Integer.MAX_VALUE : rank;
     }
 
     @Override

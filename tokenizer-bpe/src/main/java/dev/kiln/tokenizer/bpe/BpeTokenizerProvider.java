@@ -11,7 +11,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Provider id {@code bpe}: byte-level BPE. Loads tiktoken {@code .tiktoken} rank files (with their .json sidecar);
+ * Provider id {@code bpe}: byte-level BPE. Loads tiktoken {@code .tiktoken} rank files (with their .json sidecar),
+ * GPT-2's {@code encoder.json} + {@code vocab.bpe} and Hugging Face {@code tokenizer.json};
  * trains with the options {@code vocab_size} (at least 256), {@code pattern} ({@code gpt2}, {@code cl100k},
  * {@code o200k}, {@code none}, or a regular expression; default cl100k) and {@code special} (comma-separated special
  * tokens, numbered after the merges).
@@ -49,6 +50,13 @@ public final class BpeTokenizerProvider implements TokenizerProvider {
         if (name.endsWith(".tiktoken")) {
             return Tiktoken.load(file);
         }
-        throw new KilnException("bpe: cannot load " + file + "; supported: tiktoken rank files (.tiktoken)");
+        if (name.equals("encoder.json")) {
+            return HuggingFaceFiles.loadGpt2(file, file.resolveSibling("vocab.bpe"));
+        }
+        if (name.endsWith(".json")) {
+            return HuggingFaceFiles.loadTokenizerJson(file);
+        }
+        throw new KilnException("bpe: cannot load " + file + "; supported: tiktoken rank files (.tiktoken), GPT-2's "
+                + "encoder.json (with vocab.bpe beside it) and Hugging Face tokenizer.json");
     }
 }

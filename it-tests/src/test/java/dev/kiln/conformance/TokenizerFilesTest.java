@@ -1,0 +1,92 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.io.Json;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tokenizer.Tokenizer;
+import dev.kiln.tokenizer.bpe.BpeTokenizer;
+import dev.kiln.tokenizer.bpe.HuggingFaceFiles;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** GPT-2's three published forms give the same ids, and tokenizer.json written by Kiln reads back identically. */
+class TokenizerFilesTest {
+    private static Tokenizer load(Path file) {
+        return TokenizerExactnessTest.tokenizers().get("bpe").load(file);
+    }
+
+    private static List<String> vectorTexts() throws IOException {
+        Path vectors = SharedData.shared().resolve("data/tokenizer_vectors.jsonl");
+        return Files.readAllLines(vectors, StandardCharsets.UTF_8).stream().filter(l -> !l.isBlank())
+                .map(l -> (String) ((Map<?, ?>) Json.parse(l, vectors.toString())).get("text")).toList();
+    }
+
+    @Test
+    void allThreeGpt2FormsGiveTiktokensIds() throws IOException {
+        Path data = SharedData.shared().resolve("data");
+        Tokenizer tiktoken = load(data.resolve("tiktoken/gpt2.tiktoken"));
+        Tokenizer original = load(data.resolve("gpt2/encoder.json"));
+        Tokenizer huggingFace = load(data.resolve("gpt2/tokenizer.json"));
+        String shakespeare = Files.readString(data.resolve("tinyshakespeare.txt")).substring(0, 200_000);
+        for (String text : concat(vectorTexts(), shakespeare)) {
+            int[] expected = tiktoken.encode(text);
+            assertArrayEquals(expected, original.encode(text), "encoder.json + vocab.bpe: " + text);
+            assertArrayEquals(expected, huggingFace.encode(text), "tokenizer.json: " + text);
+        }
+        assertEquals(Map.of("<|endoftext|>", 50256), original.specialTokens());
+        assertEquals(Map.of("<|endoftext|>", 50256), huggingFace.specialTokens());
+    }
+
+    private static List<String> concat(List<String> texts, String more) {
+        List<String> all = new java.util.ArrayList<>(texts);
+        all.add(more);
+        return all;
+    }
+
+    @Test
+    void aWrittenTokenizerJsonLoadsBackIdentically(@TempDir Path dir) throws IOException {
+        String corpus = Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt")).substring(0, 100_000);
+        BpeTokenizer trained = (BpeTokenizer) TokenizerExactnessTest.tokenizers().get("bpe").train(corpus,
+                Options.of("vocab_size", "600", "pattern", "cl100k", "special", "<|endoftext|>,<|pad|>"));
+        Path file = dir.resolve("tokenizer.json");
+        HuggingFaceFiles.writeTokenizerJson(trained, file);
+        Tokenizer loaded = load(file);
+        assertEquals(trained.specialTokens(), loaded.specialTokens());
+        assertEquals(trained.vocabSize(), loaded.vocabSize());
+        for (String text : concat(vectorTexts(), corpus)) {
+            assertArrayEquals(trained.encode(text), loaded.encode(text), text);
+        }
+        // GPT-2 itself survives the round trip too (merges are recovered from the ranks)
+        BpeTokenizer gpt2 = (BpeTokenizer) load(SharedData.shared().resolve("data/tiktoken/gpt2.tiktoken"));
+        Path gpt2File = dir.resolve("gpt2-tokenizer.json");
+        HuggingFaceFiles.writeTokenizerJson(gpt2, gpt2File);
+        Tokenizer gpt2Again = load(gpt2File);
+        for (String text : vectorTexts()) {
+            assertArrayEquals(gpt2.encode(text), gpt2Again.encode(text), text);
+        }
+    }
+
+    @Test
+    void brokenFilesNameWhatIsWrong(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": {\"type\": \"WordPiece\"}}");
+        assertTrue(assertThrows(KilnException.class, () -> load(dir.resolve("tokenizer.json"))).getMessage()
+                .contains("BPE"));
+        Files.writeString(dir.resolve("encoder.json"), "{\"a\": 0, \"b\": 1}");
+        Files.writeString(dir.resolve("vocab.bpe"), "#version: 0.2\na b c\n");
+        KilnException e = assertThrows(KilnException.class, () -> load(dir.resolve("encoder.json")));
+        assertTrue(e.getMessage().contains("vocab.bpe line 2"), e.getMessage());
+        assertTrue(assertThrows(KilnException.class, () -> load(dir.resolve("vocab.txt"))).getMessage()
+                .contains("supported"));
+    }
+}

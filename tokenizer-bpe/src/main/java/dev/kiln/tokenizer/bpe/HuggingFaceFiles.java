@@ -1,0 +1,214 @@
+package dev.kiln.tokenizer.bpe;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.io.Json;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Byte-level BPE vocabularies in GPT-2's original form ({@code encoder.json} + {@code vocab.bpe}) and in Hugging Face's
+ * {@code tokenizer.json}; and writing {@code tokenizer.json}. Kiln's tokens are ordered by merge rank: a file is
+ * accepted when its ids grow with its merge order (true of GPT-2 and of what Kiln writes), so ids are ranks.
+ */
+public final class HuggingFaceFiles {
+    private HuggingFaceFiles() {
+    }
+
+    private static final String GPT2_END_OF_TEXT = "<|endoftext|>";
+
+    /** GPT-2's encoder.json and vocab.bpe (the merges, checked against the ids). */
+    public static BpeTokenizer loadGpt2(Path encoderJson, Path vocabBpe) {
+        Map<?, ?> encoder = readJsonObject(encoderJson);
+        Map<String, Integer> special = new LinkedHashMap<>();
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        encoder.forEach((token, id) -> {
+            if (GPT2_END_OF_TEXT.equals(token)) {
+                special.put((String) token, ((Number) id).intValue());
+            } else {
+                vocab.put((String) token, ((Number) id).intValue());
+            }
+        });
+        List<String[]> merges = new ArrayList<>();
+        try {
+            List<String> lines = Files.readAllLines(vocabBpe, StandardCharsets.UTF_8);
+            for (int i = 0; i < lines.size(); i++) {
+                String line = lines.get(i);
+                if (line.startsWith("#version") || line.isBlank()) {
+                    continue;
+                }
+                String[] pair = line.split(" ");
+                if (pair.length != 2) {
+                    throw new KilnException(vocabBpe + " line " + (i + 1) + ": expected two tokens separated by a space");
+                }
+                merges.add(pair);
+            }
+        } catch (IOException e) {
+            throw new KilnException("cannot read " + vocabBpe + ": " + e.getMessage(), e);
+        }
+        return build(vocab, merges, special, SplitPatterns.GPT2, encoderJson + " + " + vocabBpe);
+    }
+
+    /** A Hugging Face tokenizer.json with a byte-level BPE model. */
+    public static BpeTokenizer loadTokenizerJson(Path file) {
+        Map<?, ?> json = readJsonObject(file);
+        if (!(json.get("model") instanceof Map<?, ?> model) || !"BPE".equals(model.get("type"))) {
+            throw new KilnException(file + ": not a BPE tokenizer.json (model.type must be BPE)");
+        }
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        if (!(model.get("vocab") instanceof Map<?, ?> v)) {
+            throw new KilnException(file + ": model.vocab is missing");
+        }
+        v.forEach((token, id) -> vocab.put((String) token, ((Number) id).intValue()));
+        Map<String, Integer> special = new LinkedHashMap<>();
+        if (json.get("added_tokens") instanceof List<?> added) {
+            for (Object entry : added) {
+                Map<?, ?> token = (Map<?, ?>) entry;
+                if (Boolean.TRUE.equals(token.get("special"))) {
+                    String content = (String) token.get("content");
+                    special.put(content, ((Number) token.get("id")).intValue());
+                    vocab.remove(content);
+                }
+            }
+        }
+        List<String[]> merges = new ArrayList<>();
+        if (model.get("merges") instanceof List<?> list) {
+            for (Object merge : list) {
+                if (merge instanceof String s) {
+                    merges.add(s.split(" ", 2));
+                } else if (merge instanceof List<?> pair && pair.size() == 2) {
+                    merges.add(new String[] {(String) pair.get(0), (String) pair.get(1)});
+                } else {
+                    throw new KilnException(file + ": a merge is neither \"a b\" nor [a, b]: " + merge);
+                }
+            }
+        }
+        return build(vocab, merges, special, patternOf(json.get("pre_tokenizer"), file), file.toString());
+    }
+
+    /** The split pattern a pre_tokenizer describes: ByteLevel(use_regex) is GPT-2's; a Split regex is itself. */
+    private static String patternOf(Object preTokenizer, Path file) {
+        if (!(preTokenizer instanceof Map<?, ?> p)) {
+            return null;
+        }
+        return switch (String.valueOf(p.get("type"))) {
+            case "ByteLevel" -> Boolean.FALSE.equals(p.get("use_regex")) ? null : SplitPatterns.GPT2;
+            case "Split" -> p.get("pattern") instanceof Map<?, ?> pattern && pattern.get("Regex") instanceof String regex
+                    ? regex : null;
+            case "Sequence" -> {
+                String found = null;
+                for (Object inner : (List<?>) p.get("pretokenizers")) {
+                    String pattern = patternOf(inner, file);
+                    found = found != null ? found : pattern;
+                }
+                yield found;
+            }
+            default -> throw new KilnException(file + ": unsupported pre_tokenizer " + p.get("type"));
+        };
+    }
+
+    private static BpeTokenizer build(Map<String, Integer> vocab, List<String[]> merges, Map<String, Integer> special,
+                                      String pattern, String source) {
+        int size = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+        byte[][] tokens = new byte[size][];
+        vocab.forEach((token, id) -> tokens[id] = ByteLevel.decode(token, source));
+        int previous = -1;
+        for (int i = 0; i < merges.size(); i++) {
+            String merged = merges.get(i)[0] + merges.get(i)[1];
+            Integer id = vocab.get(merged);
+            if (id == null) {
+                throw new KilnException(source + ": merge " + (i + 1) + " makes '" + merged + "', which is not in the vocabulary");
+            }
+            if (id <= previous) {
+                throw new KilnException(source + ": merge " + (i + 1) + " makes id " + id + " after id " + previous
+                        + "; only vocabularies whose ids follow their merge order are supported");
+            }
+            previous = id;
+        }
+        return new BpeTokenizer(tokens, special, pattern);
+    }
+
+    private static Map<?, ?> readJsonObject(Path file) {
+        try {
+            if (Json.parse(Files.readString(file, StandardCharsets.UTF_8), file.toString()) instanceof Map<?, ?> map) {
+                return map;
+            }
+            throw new KilnException(file + " is not a JSON object");
+        } catch (IOException e) {
+            throw new KilnException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes a Hugging Face tokenizer.json (byte-level BPE) that {@link #loadTokenizerJson} reads back identically. */
+    public static void writeTokenizerJson(BpeTokenizer tokenizer, Path file) {
+        Map<String, Object> vocab = new LinkedHashMap<>();
+        List<Object> merges = new ArrayList<>();
+        for (int id = 0; id < tokenizer.vocabSize(); id++) {
+            if (!tokenizer.isMergeable(id)) {
+                continue;
+            }
+            byte[] bytes = tokenizer.bytes(id);
+            vocab.put(ByteLevel.encode(bytes), id);
+            if (bytes.length > 1) {
+                int[] pair = tokenizer.mergeOf(id);
+                merges.add(List.of(ByteLevel.encode(tokenizer.bytes(pair[0])), ByteLevel.encode(tokenizer.bytes(pair[1]))));
+            }
+        }
+        List<Object> added = new ArrayList<>();
+        tokenizer.specialTokens().forEach((content, id) -> {
+            Map<String, Object> token = new LinkedHashMap<>();
+            token.put("id", id);
+            token.put("content", content);
+            token.put("single_word", false);
+            token.put("lstrip", false);
+            token.put("rstrip", false);
+            token.put("normalized", false);
+            token.put("special", true);
+            added.add(token);
+        });
+        Map<String, Object> byteLevel = new LinkedHashMap<>();
+        byteLevel.put("type", "ByteLevel");
+        byteLevel.put("add_prefix_space", false);
+        byteLevel.put("trim_offsets", true);
+        byteLevel.put("use_regex", SplitPatterns.GPT2.equals(tokenizer.pattern()));
+        Object preTokenizer = byteLevel;
+        if (tokenizer.pattern() != null && !SplitPatterns.GPT2.equals(tokenizer.pattern())) {
+            Map<String, Object> split = new LinkedHashMap<>();
+            split.put("type", "Split");
+            split.put("pattern", Map.of("Regex", tokenizer.pattern()));
+            split.put("behavior", "Isolated");
+            split.put("invert", false);
+            preTokenizer = Map.of("type", "Sequence", "pretokenizers", List.of(split, byteLevel));
+        }
+        Map<String, Object> model = new LinkedHashMap<>();
+        model.put("type", "BPE");
+        model.put("dropout", null);
+        model.put("unk_token", null);
+        model.put("continuing_subword_prefix", "");
+        model.put("end_of_word_suffix", "");
+        model.put("fuse_unk", false);
+        model.put("byte_fallback", false);
+        model.put("vocab", vocab);
+        model.put("merges", merges);
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("version", "1.0");
+        json.put("truncation", null);
+        json.put("padding", null);
+        json.put("added_tokens", added);
+        json.put("normalizer", null);
+        json.put("pre_tokenizer", preTokenizer);
+        json.put("post_processor", null);
+        json.put("decoder", Map.of("type", "ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex", true));
+        json.put("model", model);
+        try {
+            Files.writeString(file, Json.write(json), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+}
