@@ -53,8 +53,9 @@ public final class BpeTrainer {
             tokens[b] = new byte[] {(byte) b};
         }
         List<Merge> merges = new ArrayList<>();
+        PairIndex index = new PairIndex(sequences, lengths, weight);
         for (int id = 256; id < vocabSize; id++) {
-            long best = bestPair(sequences, lengths, weight);
+            long best = index.best();
             if (best < 0) {
                 break;                                            // nothing left to merge
             }
@@ -62,9 +63,7 @@ public final class BpeTrainer {
             int right = (int) best;
             merges.add(new Merge(left, right, id));
             tokens[id] = concat(tokens[left], tokens[right]);
-            for (int s = 0; s < sequences.length; s++) {
-                lengths[s] = replace(sequences[s], lengths[s], left, right, id);
-            }
+            index.merge(best, id);
         }
         byte[][] vocabulary = Arrays.copyOf(tokens, 256 + merges.size());
         Map<String, Integer> special = new LinkedHashMap<>();
@@ -95,34 +94,134 @@ public final class BpeTrainer {
         }
     }
 
-    /** The most frequent adjacent pair (ties: first seen), packed as left << 32 | right, or -1 if there is none. */
-    private static long bestPair(int[][] sequences, int[] lengths, int[] weight) {
-        Map<Long, long[]> stats = new HashMap<>();                // pair → {count, first-seen order}
-        long order = 0;
-        long best = -1;
-        long bestCount = 0;
-        long bestOrder = Long.MAX_VALUE;
-        for (int s = 0; s < sequences.length; s++) {
+    private static long pair(int left, int right) {
+        return ((long) left << 32) | (right & 0xFFFFFFFFL);
+    }
+
+    /**
+     * Pair counts kept up to date across merges: each merge rewrites only the pieces that contain the pair. The best
+     * pair comes from a lazy max-heap of (count, pair); among equal counts the pair that occurs first (lowest piece,
+     * then leftmost position) wins, which is minbpe's "first inserted" rule.
+     */
+    private static final class PairIndex {
+        private final int[][] sequences;
+        private final int[] lengths;
+        private final int[] weight;
+        private final Map<Long, long[]> counts = new HashMap<>();                 // pair → {count}
+        private final Map<Long, java.util.TreeSet<Integer>> pieces = new HashMap<>();   // pair → pieces holding it
+        private final java.util.PriorityQueue<long[]> heap =
+                new java.util.PriorityQueue<>((x, y) -> Long.compare(y[0], x[0]));
+
+        PairIndex(int[][] sequences, int[] lengths, int[] weight) {
+            this.sequences = sequences;
+            this.lengths = lengths;
+            this.weight = weight;
+            for (int s = 0; s < sequences.length; s++) {
+                add(s, 1);
+            }
+            counts.forEach((p, c) -> heap.add(new long[] {c[0], p}));
+        }
+
+        /** Adds (sign 1) or removes (−1) every adjacent pair of piece s to the counts. */
+        private void add(int s, int sign) {
             int[] seq = sequences[s];
             for (int i = 0; i + 1 < lengths[s]; i++) {
-                long pair = ((long) seq[i] << 32) | (seq[i + 1] & 0xFFFFFFFFL);
-                long[] entry = stats.get(pair);
-                if (entry == null) {
-                    entry = new long[] {0, order++};
-                    stats.put(pair, entry);
+                long p = pair(seq[i], seq[i + 1]);
+                counts.computeIfAbsent(p, k -> new long[1])[0] += sign * (long) weight[s];
+                if (sign > 0) {
+                    pieces.computeIfAbsent(p, k -> new java.util.TreeSet<>()).add(s);
                 }
-                entry[0] += weight[s];
             }
         }
-        for (Map.Entry<Long, long[]> e : stats.entrySet()) {
-            long[] v = e.getValue();
-            if (v[0] > bestCount || (v[0] == bestCount && v[1] < bestOrder)) {
-                best = e.getKey();
-                bestCount = v[0];
-                bestOrder = v[1];
+
+        long best() {
+            long[] top;
+            while ((top = heap.poll()) != null) {                  // drop stale entries
+                long[] current = counts.get(top[1]);
+                if (current != null && current[0] == top[0] && top[0] > 0) {
+                    break;
+                }
+            }
+            if (top == null) {
+                return -1;
+            }
+            List<long[]> tied = new ArrayList<>();
+            tied.add(top);
+            while (!heap.isEmpty() && heap.peek()[0] == top[0]) {
+                long[] next = heap.poll();
+                long[] current = counts.get(next[1]);
+                if (current != null && current[0] == next[0]) {
+                    tied.add(next);
+                }
+            }
+            long[] winner = tied.getFirst();
+            long winnerOrder = firstOccurrence(winner[1]);
+            for (long[] candidate : tied.subList(1, tied.size())) {
+                long order = firstOccurrence(candidate[1]);
+                if (order < winnerOrder) {
+                    winner = candidate;
+                    winnerOrder = order;
+                }
+            }
+            for (long[] entry : tied) {
+                if (entry != winner) {
+                    heap.add(entry);
+                }
+            }
+            return winner[1];
+        }
+
+        /** (piece, position) of the pair's first occurrence, packed so that smaller is earlier. */
+        private long firstOccurrence(long p) {
+            int left = (int) (p >>> 32);
+            int right = (int) p;
+            for (int s : pieces.get(p)) {
+                int[] seq = sequences[s];
+                for (int i = 0; i + 1 < lengths[s]; i++) {
+                    if (seq[i] == left && seq[i + 1] == right) {
+                        return ((long) s << 32) | i;
+                    }
+                }
+            }
+            return Long.MAX_VALUE;
+        }
+
+        /** Merges the pair into id in every piece that holds it, updating counts, piece sets and the heap. */
+        void merge(long p, int id) {
+            int left = (int) (p >>> 32);
+            int right = (int) p;
+            java.util.Set<Long> touched = new java.util.HashSet<>();
+            java.util.TreeSet<Integer> holders = pieces.get(p);
+            for (int s : holders == null ? List.<Integer>of() : new ArrayList<>(holders)) {
+                java.util.Set<Long> before = pairsOf(s);
+                add(s, -1);
+                lengths[s] = replace(sequences[s], lengths[s], left, right, id);
+                add(s, 1);
+                java.util.Set<Long> after = pairsOf(s);
+                for (long q : before) {
+                    if (!after.contains(q)) {
+                        pieces.get(q).remove(s);
+                    }
+                }
+                touched.addAll(before);
+                touched.addAll(after);
+            }
+            for (long q : touched) {
+                long[] c = counts.get(q);
+                if (c != null && c[0] > 0) {
+                    heap.add(new long[] {c[0], q});
+                }
             }
         }
-        return best;
+
+        private java.util.Set<Long> pairsOf(int s) {
+            java.util.Set<Long> out = new java.util.HashSet<>();
+            int[] seq = sequences[s];
+            for (int i = 0; i + 1 < lengths[s]; i++) {
+                out.add(pair(seq[i], seq[i + 1]));
+            }
+            return out;
+        }
     }
 
     /** Replaces every non-overlapping (left, right) with id, left to right; returns the new length. */
