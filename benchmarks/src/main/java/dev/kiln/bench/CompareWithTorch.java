@@ -126,6 +126,15 @@ public final class CompareWithTorch {
         System.out.println("|---|---|---|---|");
         rates.forEach((encoding, r) -> System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%n", encoding,
                 r.get("kiln"), r.get("jtokkit"), r.get("kiln") / r.get("jtokkit")));
+        Collection<RunResult> build = new Runner(options(TokenizerBuildBenchmark.class.getSimpleName() + "\\.").build()).run();
+        System.out.println();
+        System.out.println("| vocabulary work | ms (± 99.9% CI) |");
+        System.out.println("|---|---|");
+        for (RunResult r : build) {
+            String method = r.getParams().getBenchmark().substring(r.getParams().getBenchmark().lastIndexOf('.') + 1);
+            System.out.printf(Locale.ROOT, "| %s | %.0f ± %.0f |%n", method, r.getPrimaryResult().getScore(),
+                    r.getPrimaryResult().getScoreError());
+        }
     }
 
     /** Greedy generation: Kiln through its KV cache against the anchor's full-recompute loop. */
