@@ -89,4 +89,30 @@ class TokenizerFilesTest {
         assertTrue(assertThrows(KilnException.class, () -> load(dir.resolve("vocab.txt"))).getMessage()
                 .contains("supported"));
     }
+
+    @Test
+    void normalizersAreAnOptInPipelineStep() {
+        var normalizer = dev.kiln.tokenizer.bpe.Normalizer.parse("nfkc,lowercase,strip_control");
+        // NFKC unfolds the ligature and composes e + U+0301; lowercase; the bell goes, the tab stays
+        assertEquals("file caf\u00e9 x\ty", normalizer.apply("\uFB01LE Cafe\u0301 X\u0007\tY"));
+        assertEquals("caf\u00e9", dev.kiln.tokenizer.bpe.Normalizer.parse("nfc").apply("cafe\u0301"));
+        assertTrue(assertThrows(KilnException.class, () -> dev.kiln.tokenizer.bpe.Normalizer.parse("nfd")).getMessage()
+                .contains("nfd"));
+        Tokenizer folded = TokenizerExactnessTest.tokenizers().get("bpe").train("Hello hello HELLO world",
+                Options.of("vocab_size", "260", "normalize", "lowercase"));
+        assertArrayEquals(folded.encode("hello"), folded.encode("HeLLo"));
+        Tokenizer plain = TokenizerExactnessTest.tokenizers().get("bpe").train("Hello hello HELLO world",
+                Options.of("vocab_size", "260"));
+        assertEquals("HeLLo", plain.decode(plain.encode("HeLLo")), "off by default: lossless");
+    }
+
+    @Test
+    void batchEncodingMatchesOneByOneAndKeepsOrder() throws IOException {
+        Tokenizer cl100k = load(SharedData.shared().resolve("data/tiktoken/cl100k_base.tiktoken"));
+        List<String> texts = vectorTexts();
+        List<int[]> batch = cl100k.encodeBatch(texts);
+        for (int i = 0; i < texts.size(); i++) {
+            assertArrayEquals(cl100k.encode(texts.get(i)), batch.get(i), texts.get(i));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 package dev.kiln.api.tokenizer;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -26,6 +27,11 @@ public interface Tokenizer {
     int[] encode(String text, Set<String> allowedSpecial);
 
     byte[] decodeBytes(int[] ids);
+
+    /** Encodes many documents in parallel (ordinary encoding); the result keeps the input order. */
+    default List<int[]> encodeBatch(List<String> texts) {
+        return texts.parallelStream().map(this::encode).toList();
+    }
 
     /** Decodes to a string; byte sequences that are not valid UTF-8 become U+FFFD. */
     default String decode(int[] ids) {

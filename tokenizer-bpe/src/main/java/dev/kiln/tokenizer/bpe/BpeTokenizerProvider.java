@@ -14,8 +14,8 @@ import java.util.Set;
  * Provider id {@code bpe}: byte-level BPE. Loads tiktoken {@code .tiktoken} rank files (with their .json sidecar),
  * GPT-2's {@code encoder.json} + {@code vocab.bpe} and Hugging Face {@code tokenizer.json};
  * trains with the options {@code vocab_size} (at least 256), {@code pattern} ({@code gpt2}, {@code cl100k},
- * {@code o200k}, {@code none}, or a regular expression; default cl100k) and {@code special} (comma-separated special
- * tokens, numbered after the merges).
+ * {@code o200k}, {@code none}, or a regular expression; default cl100k), {@code special} (comma-separated special
+ * tokens, numbered after the merges) and {@code normalize} (e.g. {@code nfkc,lowercase}; default none).
  */
 public final class BpeTokenizerProvider implements TokenizerProvider {
     public static final String ID = "bpe";
@@ -37,11 +37,13 @@ public final class BpeTokenizerProvider implements TokenizerProvider {
 
     @Override
     public Tokenizer train(String corpus, Options options) {
-        options.requireOnly(ID, Set.of("vocab_size", "pattern", "special"));
+        options.requireOnly(ID, Set.of("vocab_size", "pattern", "special", "normalize"));
         List<String> special = Arrays.stream(options.string("special", "").split(","))
                 .map(String::trim).filter(name -> !name.isEmpty()).toList();
-        return BpeTrainer.train(corpus, options.intOption("vocab_size"),
+        Normalizer normalizer = Normalizer.parse(options.string("normalize", ""));
+        BpeTokenizer trained = BpeTrainer.train(normalizer.apply(corpus), options.intOption("vocab_size"),
                 SplitPatterns.named(options.string("pattern", "cl100k")), special).tokenizer();
+        return normalizer.steps().isEmpty() ? trained : new NormalizingTokenizer(trained, normalizer);
     }
 
     @Override
