@@ -44,8 +44,15 @@ public final class CompareWithTorch {
                         "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
                 case "gen" -> generation();
                 case "tok" -> tokenizer();
+                case "tok100mb" -> {
+                    Collection<RunResult> r = new Runner(options(TokenizerCorpusBenchmark.class.getSimpleName() + "\\.")
+                            .build()).run();
+                    System.out.printf(Locale.ROOT, "%ntrain 4096 tokens on 100 MB: %.1f s (± %.1f)%n",
+                            r.iterator().next().getPrimaryResult().getScore() / 1000,
+                            r.iterator().next().getPrimaryResult().getScoreError() / 1000);
+                }
                 default -> throw new IllegalArgumentException("unknown workload '" + workload
-                        + "'; known: gemm, elementwise, lstm, gpt, gen, tok");
+                        + "'; known: gemm, elementwise, lstm, gpt, gen, tok, tok100mb");
             }
         }
     }
