@@ -7,7 +7,6 @@ import dev.kiln.api.optim.Adam;
 import dev.kiln.api.optim.Optimizer;
 import dev.kiln.api.optim.ParamGroup;
 import dev.kiln.api.tensor.Generator;
-import dev.kiln.api.tensor.MemoryScope;
 import dev.kiln.api.tensor.Tensor;
 import dev.kiln.backend.cpu.CpuBackend;
 import dev.kiln.model.transformer.GptConfig;
@@ -63,13 +62,7 @@ public class GptMiniBenchmark {
 
     @Benchmark
     public float trainingStep() {
-        try (MemoryScope step = MemoryScope.open()) {
-            Tensor loss = model.forward(ids).crossEntropy(targets, -100);
-            optimizer.zeroGrad();
-            loss.backward();
-            optimizer.step();
-            return loss.item();
-        }
+        return TrainingStep.run(model, optimizer, ids, targets);
     }
 
     /** 128 greedy tokens from a one-token prompt (token 0), as the PyTorch anchor. */

@@ -777,17 +777,10 @@ public final class BackendConformanceKit {
     }
 
     private static float[] logSumExp(float[] x, int rows, int cols) {
+        double[] lse = Reference.logSumExp(x, rows, cols);
         float[] out = new float[rows];
         for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < cols; c++) {
-                max = Math.max(max, x[r * cols + c]);
-            }
-            double sum = 0;
-            for (int c = 0; c < cols; c++) {
-                sum += Math.exp(x[r * cols + c] - max);
-            }
-            out[r] = (float) (max + Math.log(sum));
+            out[r] = (float) lse[r];
         }
         return out;
     }

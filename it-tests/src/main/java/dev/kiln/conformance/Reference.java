@@ -131,8 +131,9 @@ public final class Reference {
         return c;
     }
 
-    public static double[] softmax(float[] x, int rows, int cols, boolean log) {
-        double[] out = new double[rows * cols];
+    /** Each row's log Σ exp, computed stably (shifted by the row maximum). */
+    public static double[] logSumExp(float[] x, int rows, int cols) {
+        double[] out = new double[rows];
         for (int r = 0; r < rows; r++) {
             double max = Double.NEGATIVE_INFINITY;
             for (int c = 0; c < cols; c++) {
@@ -142,9 +143,18 @@ public final class Reference {
             for (int c = 0; c < cols; c++) {
                 sum += Math.exp(x[r * cols + c] - max);
             }
+            out[r] = max + Math.log(sum);
+        }
+        return out;
+    }
+
+    public static double[] softmax(float[] x, int rows, int cols, boolean log) {
+        double[] lse = logSumExp(x, rows, cols);
+        double[] out = new double[rows * cols];
+        for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
-                double z = x[r * cols + c] - max;
-                out[r * cols + c] = log ? z - Math.log(sum) : Math.exp(z) / sum;
+                double logProbability = x[r * cols + c] - lse[r];
+                out[r * cols + c] = log ? logProbability : Math.exp(logProbability);
             }
         }
         return out;

@@ -11,6 +11,11 @@ public interface Provider {
     /** Higher wins when the user names no id. */
     int priority();
 
-    /** Whether this provider can work here, and why not; cheap, and never throws. */
-    Availability probe();
+    /**
+     * Whether this provider can work here, and why not; cheap, and never throws. Pure-Java plugins with nothing to
+     * detect are always available; a provider that needs a device, a native library or a CPU feature overrides this.
+     */
+    default Availability probe() {
+        return Availability.yes();
+    }
 }

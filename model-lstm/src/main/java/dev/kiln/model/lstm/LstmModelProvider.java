@@ -3,7 +3,6 @@ package dev.kiln.model.lstm;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelProvider;
-import dev.kiln.api.plugin.Availability;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 
@@ -22,11 +21,6 @@ public final class LstmModelProvider implements ModelProvider {
     @Override
     public int priority() {
         return 1;
-    }
-
-    @Override
-    public Availability probe() {
-        return Availability.yes();
     }
 
     @Override

@@ -3,7 +3,6 @@ package dev.kiln.model.transformer;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelProvider;
-import dev.kiln.api.plugin.Availability;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 
@@ -23,11 +22,6 @@ public final class GptModelProvider implements ModelProvider {
     @Override
     public int priority() {
         return 1;
-    }
-
-    @Override
-    public Availability probe() {
-        return Availability.yes();
     }
 
     @Override

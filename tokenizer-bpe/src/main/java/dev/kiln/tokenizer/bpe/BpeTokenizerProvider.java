@@ -1,7 +1,6 @@
 package dev.kiln.tokenizer.bpe;
 
 import dev.kiln.api.KilnException;
-import dev.kiln.api.plugin.Availability;
 import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.api.plugin.Options;
@@ -28,11 +27,6 @@ public final class BpeTokenizerProvider implements TokenizerProvider {
     @Override
     public int priority() {
         return 10;
-    }
-
-    @Override
-    public Availability probe() {
-        return Availability.yes();
     }
 
     @Override

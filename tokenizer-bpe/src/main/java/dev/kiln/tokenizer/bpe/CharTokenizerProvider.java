@@ -1,6 +1,5 @@
 package dev.kiln.tokenizer.bpe;
 
-import dev.kiln.api.plugin.Availability;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.api.tokenizer.TokenizerProvider;
@@ -19,11 +18,6 @@ public final class CharTokenizerProvider implements TokenizerProvider {
     @Override
     public int priority() {
         return 1;
-    }
-
-    @Override
-    public Availability probe() {
-        return Availability.yes();
     }
 
     @Override
