@@ -55,6 +55,29 @@ class TokenizerFilesTest {
     }
 
     @Test
+    void everyTokenizerSavesWhatItsProviderLoadsBackNormalizersIncluded(@TempDir Path dir) {
+        String corpus = "Ｆｕｌｌ Width and MIXED case\u0007 text, again and again: Full width and mixed case text. ";
+        for (String normalize : List.of("", "nfkc,lowercase,strip_control")) {
+            Tokenizer trained = TokenizerExactnessTest.tokenizers().get("bpe").train(corpus.repeat(20),
+                    Options.of("vocab_size", "300", "normalize", normalize));
+            Path file = dir.resolve("bpe-" + normalize.length() + ".json");
+            trained.save(file);
+            Tokenizer loaded = load(file);
+            for (String text : List.of(corpus, "ＭＩＸＥＤ\u0001 Case", "plain")) {
+                assertArrayEquals(trained.encode(text), loaded.encode(text), normalize + ": " + text);
+            }
+            if (!normalize.isEmpty()) {
+                assertArrayEquals(loaded.encode("full width"), loaded.encode("Ｆｕｌｌ\u0007 WIDTH"),
+                        "the loaded tokenizer still normalizes");
+            }
+        }
+        Tokenizer chars = TokenizerExactnessTest.tokenizers().get("char").train(corpus, Options.defaults());
+        chars.save(dir.resolve("char.json"));
+        Tokenizer charsAgain = TokenizerExactnessTest.tokenizers().get("char").load(dir.resolve("char.json"));
+        assertArrayEquals(chars.encode(corpus), charsAgain.encode(corpus));
+    }
+
+    @Test
     void aWrittenTokenizerJsonLoadsBackIdentically(@TempDir Path dir) throws IOException {
         String corpus = Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt")).substring(0, 100_000);
         BpeTokenizer trained = (BpeTokenizer) TokenizerExactnessTest.tokenizers().get("bpe").train(corpus,

@@ -1,6 +1,7 @@
 package dev.kiln.api.tokenizer;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,6 +28,12 @@ public interface Tokenizer {
     int[] encode(String text, Set<String> allowedSpecial);
 
     byte[] decodeBytes(int[] ids);
+
+    /**
+     * Writes this tokenizer to one file that its provider's {@link TokenizerProvider#load} reads back identically
+     * (byte-level BPE writes a Hugging Face {@code tokenizer.json}): what a checkpoint keeps beside the weights.
+     */
+    void save(Path file);
 
     /** Encodes many documents in parallel (ordinary encoding); the result keeps the input order. */
     default List<int[]> encodeBatch(List<String> texts) {

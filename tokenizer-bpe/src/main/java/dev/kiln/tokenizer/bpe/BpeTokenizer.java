@@ -4,6 +4,7 @@ import dev.kiln.api.KilnException;
 import dev.kiln.api.tokenizer.Tokenizer;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -81,6 +82,12 @@ public final class BpeTokenizer implements Tokenizer {
     @Override
     public int vocabSize() {
         return tokenBytes.length;
+    }
+
+    /** Writes a Hugging Face tokenizer.json. */
+    @Override
+    public void save(Path file) {
+        HuggingFaceFiles.writeTokenizerJson(this, file);
     }
 
     @Override

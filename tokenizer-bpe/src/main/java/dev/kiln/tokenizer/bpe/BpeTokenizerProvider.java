@@ -50,7 +50,7 @@ public final class BpeTokenizerProvider implements TokenizerProvider {
             return HuggingFaceFiles.loadGpt2(file, file.resolveSibling("vocab.bpe"));
         }
         if (name.endsWith(".json")) {
-            return HuggingFaceFiles.loadTokenizerJson(file);
+            return HuggingFaceFiles.loadWithNormalizer(file);
         }
         throw new KilnException("bpe: cannot load " + file + "; supported: tiktoken rank files (.tiktoken), GPT-2's "
                 + "encoder.json (with vocab.bpe beside it) and Hugging Face tokenizer.json");

@@ -36,6 +36,7 @@ public final class CharTokenizer implements Tokenizer {
     }
 
     /** Writes {"kiln_tokenizer": "char", "code_points": [...]}. */
+    @Override
     public void save(Path file) {
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("kiln_tokenizer", "char");

@@ -2,6 +2,7 @@ package dev.kiln.tokenizer.bpe;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.io.Json;
+import dev.kiln.api.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -54,9 +55,23 @@ public final class HuggingFaceFiles {
         return build(vocab, merges, special, SplitPatterns.GPT2, encoderJson + " + " + vocabBpe);
     }
 
-    /** A Hugging Face tokenizer.json with a byte-level BPE model. */
-    public static BpeTokenizer loadTokenizerJson(Path file) {
+    /**
+     * A Hugging Face tokenizer.json with a byte-level BPE model and, when it names one, its normalizer (NFC, NFKC,
+     * Lowercase, and the control-character strip Kiln writes).
+     */
+    public static Tokenizer loadWithNormalizer(Path file) {
         Map<?, ?> json = readJsonObject(file);
+        BpeTokenizer tokenizer = loadTokenizerJson(json, file);
+        Normalizer normalizer = Normalizer.fromJson(json.get("normalizer"), file);
+        return normalizer.steps().isEmpty() ? tokenizer : new NormalizingTokenizer(tokenizer, normalizer);
+    }
+
+    /** A Hugging Face tokenizer.json with a byte-level BPE model (its normalizer, if any, is not applied). */
+    public static BpeTokenizer loadTokenizerJson(Path file) {
+        return loadTokenizerJson(readJsonObject(file), file);
+    }
+
+    private static BpeTokenizer loadTokenizerJson(Map<?, ?> json, Path file) {
         if (!(json.get("model") instanceof Map<?, ?> model) || !"BPE".equals(model.get("type"))) {
             throw new KilnException(file + ": not a BPE tokenizer.json (model.type must be BPE)");
         }
@@ -146,6 +161,11 @@ public final class HuggingFaceFiles {
 
     /** Writes a Hugging Face tokenizer.json (byte-level BPE) that {@link #loadTokenizerJson} reads back identically. */
     public static void writeTokenizerJson(BpeTokenizer tokenizer, Path file) {
+        writeTokenizerJson(tokenizer, Normalizer.parse(""), file);
+    }
+
+    /** Writes a tokenizer.json whose {@code normalizer} is {@code normalizer}'s steps (null when it has none). */
+    public static void writeTokenizerJson(BpeTokenizer tokenizer, Normalizer normalizer, Path file) {
         Map<String, Object> vocab = new LinkedHashMap<>();
         List<Object> merges = new ArrayList<>();
         for (int id = 0; id < tokenizer.vocabSize(); id++) {
@@ -200,7 +220,7 @@ public final class HuggingFaceFiles {
         json.put("truncation", null);
         json.put("padding", null);
         json.put("added_tokens", added);
-        json.put("normalizer", null);
+        json.put("normalizer", normalizer.toJson());
         json.put("pre_tokenizer", preTokenizer);
         json.put("post_processor", null);
         json.put("decoder", Map.of("type", "ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex", true));

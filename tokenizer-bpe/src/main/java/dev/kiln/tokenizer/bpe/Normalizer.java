@@ -1,10 +1,13 @@
 package dev.kiln.tokenizer.bpe;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.io.Json;
+import java.nio.file.Path;
 import java.text.Normalizer.Form;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.UnaryOperator;
 
 /**
@@ -62,4 +65,64 @@ public final class Normalizer implements UnaryOperator<String> {
                 || cp == '\r').forEach(sb::appendCodePoint);
         return sb.toString();
     }
+
+    /** The Hugging Face tokenizer.json {@code normalizer} for these steps: null when there are none. */
+    Object toJson() {
+        if (steps.isEmpty()) {
+            return null;
+        }
+        List<Object> normalizers = new ArrayList<>();
+        for (String step : steps) {
+            normalizers.add(switch (step) {
+                case "nfc" -> Map.of("type", "NFC");
+                case "nfkc" -> Map.of("type", "NFKC");
+                case "lowercase" -> Map.of("type", "Lowercase");
+                case "strip_control" -> Map.of("type", "Replace", "pattern", Map.of("Regex", STRIP_CONTROL_REGEX),
+                        "content", "");
+                default -> throw new IllegalStateException(step);
+            });
+        }
+        return Map.of("type", "Sequence", "normalizers", normalizers);
+    }
+
+    /** Reads what {@link #toJson()} writes (or a single normalizer); another kind is an error naming the file. */
+    static Normalizer fromJson(Object json, Path file) {
+        if (json == null) {
+            return new Normalizer(List.of());
+        }
+        List<String> steps = new ArrayList<>();
+        if (json instanceof Map<?, ?> map && "Sequence".equals(map.get("type"))
+                && map.get("normalizers") instanceof List<?> list) {
+            for (Object one : list) {
+                steps.add(stepOf(one, file));
+            }
+        } else {
+            steps.add(stepOf(json, file));
+        }
+        return new Normalizer(steps);
+    }
+
+    private static String stepOf(Object json, Path file) {
+        if (json instanceof Map<?, ?> map) {
+            Object type = map.get("type");
+            if ("NFC".equals(type)) {
+                return "nfc";
+            }
+            if ("NFKC".equals(type)) {
+                return "nfkc";
+            }
+            if ("Lowercase".equals(type)) {
+                return "lowercase";
+            }
+            if ("Replace".equals(type) && map.get("pattern") instanceof Map<?, ?> pattern
+                    && STRIP_CONTROL_REGEX.equals(pattern.get("Regex")) && "".equals(map.get("content"))) {
+                return "strip_control";
+            }
+        }
+        throw new KilnException(file + ": unsupported normalizer " + Json.write(json) + "; Kiln reads NFC, NFKC, "
+                + "Lowercase and its own control-character Replace");
+    }
+
+    /** Control characters but tab, line feed and carriage return: what {@code strip_control} removes. */
+    private static final String STRIP_CONTROL_REGEX = "[\\p{Cc}&&[^\\t\\n\\r]]";
 }

@@ -1,6 +1,8 @@
 package dev.kiln.tokenizer.bpe;
 
+import dev.kiln.api.KilnException;
 import dev.kiln.api.tokenizer.Tokenizer;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
 
@@ -41,5 +43,15 @@ public final class NormalizingTokenizer implements Tokenizer {
     @Override
     public byte[] decodeBytes(int[] ids) {
         return inner.decodeBytes(ids);
+    }
+
+    /** Writes tokenizer.json with the normalizer steps in it, so that loading normalizes the same way. */
+    @Override
+    public void save(Path file) {
+        if (!(inner instanceof BpeTokenizer bpe)) {
+            throw new KilnException("cannot save a normalizing " + inner.id() + " tokenizer: only byte-level BPE "
+                    + "keeps its normalizer in tokenizer.json");
+        }
+        HuggingFaceFiles.writeTokenizerJson(bpe, normalizer, file);
     }
 }
