@@ -41,10 +41,10 @@ final class ElementwiseKernels {
         int bound = start + F.loopBound(end - start);
         switch (op) {
             case NEG -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).neg().intoArray(out, i); } }
-            case EXP -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).lanewise(VectorOperators.EXP).intoArray(out, i); } }
+            case EXP -> { for (; i < bound; i += LANES) { VectorMath.exp(FloatVector.fromArray(F, x, i)).intoArray(out, i); } }
             case LOG -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).lanewise(VectorOperators.LOG).intoArray(out, i); } }
-            case TANH -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).lanewise(VectorOperators.TANH).intoArray(out, i); } }
-            case SIGMOID -> { for (; i < bound; i += LANES) { FloatVector v = FloatVector.fromArray(F, x, i); v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, i); } }
+            case TANH -> { for (; i < bound; i += LANES) { VectorMath.tanh(FloatVector.fromArray(F, x, i)).intoArray(out, i); } }
+            case SIGMOID -> { for (; i < bound; i += LANES) { VectorMath.sigmoid(FloatVector.fromArray(F, x, i)).intoArray(out, i); } }
             case RELU -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).max(0f).intoArray(out, i); } }
             case SQRT -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).sqrt().intoArray(out, i); } }
             case ABS -> { for (; i < bound; i += LANES) { FloatVector.fromArray(F, x, i).abs().intoArray(out, i); } }

@@ -39,13 +39,13 @@ final class FusedKernels {
         if (vector) {
             FloatVector acc = FloatVector.zero(F);
             for (int bound = F.loopBound(n); i < bound; i += LANES) {
-                FloatVector e = FloatVector.fromArray(F, x, offset + i).sub(shift).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(F, x, offset + i).sub(shift));
                 if (out != null) {
                     e.intoArray(out, outOffset + i);
                 }
                 acc = acc.add(e);
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = VectorMath.sum(acc);
         }
         for (; i < n; i++) {
             float e = (float) Math.exp(x[offset + i] - shift);
@@ -123,7 +123,7 @@ final class FusedKernels {
                 int i = 0;
                 if (vector) {
                     for (int bound = F.loopBound(cols); i < bound; i += LANES) {
-                        FloatVector e = FloatVector.fromArray(F, y, o + i).lanewise(VectorOperators.EXP);
+                        FloatVector e = VectorMath.exp(FloatVector.fromArray(F, y, o + i));
                         FloatVector.fromArray(F, dy, o + i).sub(e.mul(s)).intoArray(dx, o + i);
                     }
                 }
@@ -150,7 +150,7 @@ final class FusedKernels {
                         FloatVector d = FloatVector.fromArray(F, x, o + i).sub(mu);
                         acc = d.fma(d, acc);
                     }
-                    variance = acc.reduceLanes(VectorOperators.ADD);
+                    variance = VectorMath.sum(acc);
                 }
                 for (; i < cols; i++) {
                     float d = x[o + i] - mu;
@@ -216,8 +216,8 @@ final class FusedKernels {
                 d.fma(xhat, FloatVector.fromArray(F, sums, i)).intoArray(sums, i);
                 d.add(FloatVector.fromArray(F, sums, cols + i)).intoArray(sums, cols + i);
             }
-            a = va.reduceLanes(VectorOperators.ADD);
-            b = vb.reduceLanes(VectorOperators.ADD);
+            a = VectorMath.sum(va);
+            b = VectorMath.sum(vb);
         }
         for (; i < cols; i++) {
             float xhat = (x[o + i] - mu) * rs;
@@ -271,7 +271,7 @@ final class FusedKernels {
                 int i = 0;
                 if (vector) {
                     for (int bound = F.loopBound(cols); i < bound; i += LANES) {
-                        FloatVector.fromArray(F, logits, o + i).sub(lse).lanewise(VectorOperators.EXP).mul(scale)
+                        VectorMath.exp(FloatVector.fromArray(F, logits, o + i).sub(lse)).mul(scale)
                                 .intoArray(dlogits, o + i);
                     }
                 }
@@ -291,7 +291,7 @@ final class FusedKernels {
             if (vector) {
                 for (int bound = start + F.loopBound(end - start); i < bound; i += LANES) {
                     FloatVector v = FloatVector.fromArray(F, x, i);
-                    FloatVector t = v.mul(v).fma(GELU_CUBIC, 1f).mul(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH);
+                    FloatVector t = VectorMath.tanh(v.mul(v).fma(GELU_CUBIC, 1f).mul(v).mul(SQRT_2_OVER_PI));
                     t.add(1f).mul(v).mul(0.5f).intoArray(out, i);
                 }
             }
@@ -310,7 +310,7 @@ final class FusedKernels {
                 for (int bound = start + F.loopBound(end - start); i < bound; i += LANES) {
                     FloatVector v = FloatVector.fromArray(F, x, i);
                     FloatVector v2 = v.mul(v);
-                    FloatVector t = v2.fma(GELU_CUBIC, 1f).mul(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH);
+                    FloatVector t = VectorMath.tanh(v2.fma(GELU_CUBIC, 1f).mul(v).mul(SQRT_2_OVER_PI));
                     FloatVector slope = v2.fma(3f * GELU_CUBIC, 1f).mul(SQRT_2_OVER_PI);
                     FloatVector d = t.add(1f).add(v.mul(t.mul(t).neg().add(1f)).mul(slope)).mul(0.5f);
                     d.mul(FloatVector.fromArray(F, dy, i)).intoArray(dx, i);
@@ -385,7 +385,7 @@ final class FusedKernels {
                                 .mul(FloatVector.fromArray(F, cPrev, o + j))
                                 .add(FloatVector.fromArray(F, act, g0 + j).mul(FloatVector.fromArray(F, act, g0 + 2 * hidden + j)));
                         ci.intoArray(c, o + j);
-                        ci.lanewise(VectorOperators.TANH).mul(FloatVector.fromArray(F, act, g0 + 3 * hidden + j))
+                        VectorMath.tanh(ci).mul(FloatVector.fromArray(F, act, g0 + 3 * hidden + j))
                                 .intoArray(h, o + j);
                     }
                 }
@@ -403,8 +403,7 @@ final class FusedKernels {
         if (vector) {
             for (int bound = F.loopBound(n); j < bound; j += LANES) {
                 FloatVector v = FloatVector.fromArray(F, x, offset + j);
-                FloatVector y = tanh ? v.lanewise(VectorOperators.TANH)
-                        : v.broadcast(1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+                FloatVector y = tanh ? VectorMath.tanh(v) : VectorMath.sigmoid(v);
                 y.intoArray(out, offset + j);
             }
         }

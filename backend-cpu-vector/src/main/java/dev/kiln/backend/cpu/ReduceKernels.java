@@ -83,7 +83,7 @@ final class ReduceKernels {
             for (int bound = F.loopBound(n); i < bound; i += LANES) {
                 acc0 = acc0.add(FloatVector.fromArray(F, x, offset + i));
             }
-            total = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            total = VectorMath.sum(acc0.add(acc1));
         }
         for (; i < n; i++) {
             total += x[offset + i];
