@@ -20,6 +20,14 @@ public abstract class LanguageModel extends Module {
     /** ids (B, T) int32 → logits (B, T, vocab). */
     public abstract Tensor forward(Tensor ids);
 
+    /**
+     * The longest sequence {@link #forward} accepts: a Transformer's context length; unlimited (the default) for
+     * recurrent models. The trainer checks its window against it before the first step.
+     */
+    public int maxContext() {
+        return Integer.MAX_VALUE;
+    }
+
     /** An incremental decoder for {@code batch} sequences that keeps its state (hidden state, KV cache) between calls. */
     public abstract Decoder decoder(int batch);
 

@@ -17,7 +17,8 @@ public final class TextGeneration {
 
     /**
      * Continues {@code prompt} (at least one token) and returns the new tokens; {@code onToken} sees each as it is
-     * chosen (streaming). Stops at maxTokens or at a stop token (which is returned but not fed back).
+     * chosen (streaming). Stops at maxTokens or at a stop token (which is returned but not fed back). A model with a
+     * bounded context sees at most its last {@link LanguageModel#maxContext()} tokens.
      */
     public static int[] generate(LanguageModel model, int[] prompt, Sampling sampling, IntConsumer onToken) {
         if (prompt.length == 0) {
@@ -25,19 +26,31 @@ public final class TextGeneration {
         }
         List<Integer> out = new ArrayList<>();
         SplittableRandom random = new SplittableRandom(sampling.seed());
+        int window = model.maxContext();
+        List<Integer> sequence = new ArrayList<>(Arrays.stream(prompt).boxed().toList());
         boolean wasTraining = model.isTraining();
         model.eval();
         try (var noGrad = GradMode.noGrad(); MemoryScope scope = MemoryScope.open()) {
             Decoder decoder = model.decoder(1);
-            int[] next = prompt;
+            int position = 0;
+            int[] next = tail(sequence, Math.min(sequence.size(), window));
             for (int produced = 0; produced < sampling.maxTokens(); produced++) {
+                if (position + next.length > window) {
+                    // The context is full: start a fresh cache on the newest half of the sequence (nanoGPT crops to
+                    // the last block_size tokens and recomputes every step; half a window amortises that).
+                    decoder = model.decoder(1);
+                    position = 0;
+                    next = tail(sequence, Math.max(1, window / 2));
+                }
                 float[] logits;
                 try (MemoryScope step = MemoryScope.open()) {
                     logits = decoder.next(Tensor.ofInts(model.parameters().getFirst().backend(), next, 1, next.length))
                             .toFloatArray();
                 }
+                position += next.length;
                 int token = choose(logits, sampling, random);
                 out.add(token);
+                sequence.add(token);
                 onToken.accept(token);
                 if (sampling.stopTokens().contains(token)) {
                     break;
@@ -48,6 +61,11 @@ public final class TextGeneration {
             model.train(wasTraining);
         }
         return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static int[] tail(List<Integer> sequence, int length) {
+        return sequence.subList(sequence.size() - length, sequence.size()).stream().mapToInt(Integer::intValue)
+                .toArray();
     }
 
     /** Picks one token from a logits row according to the sampling rule. */

@@ -184,6 +184,11 @@ public final class GptLanguageModel extends LanguageModel {
     }
 
     @Override
+    public int maxContext() {
+        return config.contextLength();
+    }
+
+    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
