@@ -1,0 +1,226 @@
+package dev.kiln.trainer;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.plugin.Options;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * One experiment, as flat dotted keys in five sections: {@code model.*}, {@code tokenizer.*}, {@code backend.*} (each
+ * an {@code id} plus the plugin's own options, which the plugin checks), {@code data.*} and {@code train.*} (checked
+ * here). A config file's nested sections flatten to these keys, and {@code key=value} arguments override them; a
+ * {@code train} or {@code data} key may be written without its section. A misspelt key is an error that names it and
+ * the nearest known key. What a run used is saved beside it, so the run can be repeated or resumed.
+ */
+public final class ExperimentConfig {
+    public static final List<String> SECTIONS = List.of("model", "tokenizer", "backend", "data", "train");
+
+    /** The trainer's own keys with their defaults (nanoGPT's names where nanoGPT has one). */
+    private static final Map<String, String> TRAIN_DEFAULTS = defaults(
+            "steps", "2000",            // optimizer steps (max_iters)
+            "batch_size", "16",         // windows per micro-batch
+            "context", "64",            // tokens per window (block_size)
+            "grad_accum", "1",          // micro-batches per optimizer step
+            "lr", "1e-3",               // peak learning rate
+            "min_lr", "1e-4",           // learning rate at the end of the cosine
+            "warmup", "100",            // linear warmup steps
+            "schedule", "cosine",       // cosine | constant
+            "weight_decay", "0.1",      // AdamW decay on matrices; none on biases, norms and 1-D tensors
+            "beta1", "0.9",
+            "beta2", "0.99",
+            "grad_clip", "1.0",         // global-norm clipping; 0 turns it off
+            "eval_every", "250",        // steps between evaluations (each also writes a checkpoint)
+            "eval_tokens", "65536",     // validation tokens per evaluation; 0: the whole split
+            "keep", "3",                // checkpoints kept besides the best
+            "seed", "1337",
+            "time_budget", "0",         // seconds of training before a clean stop; 0: none
+            "patience", "0",            // evaluations without improvement before stopping early; 0: never
+            "max_bad_steps", "5",       // non-finite steps in a row before the run stops
+            "log_every", "10",          // steps between metrics lines
+            "sample_tokens", "200",     // tokens sampled at the end of the run
+            "sample_prompt", "\n",
+            "init_from", "");           // a checkpoint whose weights and tokenizer start a fine-tuning run
+
+    private static final Map<String, String> DATA_DEFAULTS = defaults(
+            "path", "",                 // a text file or a directory of them; empty: the corpus the caller supplies
+            "val_fraction", "0.1",      // the tail of the corpus held out for validation
+            "cache", "");               // where token streams and trained tokenizers are kept; default: <runs>/.cache
+
+    private static final Map<String, String> ID_DEFAULTS = Map.of("model.id", "gpt", "tokenizer.id", "bpe",
+            "backend.id", "cpu");
+
+    private final Map<String, String> values;
+
+    private ExperimentConfig(Map<String, String> values) {
+        this.values = Collections.unmodifiableMap(new TreeMap<>(values));
+    }
+
+    /** The trainer's defaults and the default plugin ids, with no plugin options. */
+    public static ExperimentConfig defaults() {
+        Map<String, String> all = new TreeMap<>(ID_DEFAULTS);
+        TRAIN_DEFAULTS.forEach((k, v) -> all.put("train." + k, v));
+        DATA_DEFAULTS.forEach((k, v) -> all.put("data." + k, v));
+        return new ExperimentConfig(all);
+    }
+
+    /**
+     * These keys laid over this config. Changing {@code model.id} drops the other model's options (they would not fit
+     * the new model); the same holds for tokenizer and backend.
+     */
+    public ExperimentConfig with(Map<String, String> overrides) {
+        Map<String, String> merged = new TreeMap<>(values);
+        Map<String, String> canonical = new LinkedHashMap<>();
+        overrides.forEach((key, value) -> canonical.put(canonicalKey(key), value));
+        for (String section : List.of("model", "tokenizer", "backend")) {
+            String newId = canonical.get(section + ".id");
+            if (newId != null && !newId.equals(merged.get(section + ".id"))) {
+                merged.keySet().removeIf(k -> k.startsWith(section + ".") && !k.equals(section + ".path"));
+            }
+        }
+        merged.putAll(canonical);
+        return new ExperimentConfig(merged);
+    }
+
+    /** Reads back what {@link #asMap()} gave, checking every key. */
+    public static ExperimentConfig of(Map<String, String> values) {
+        return defaults().with(values);
+    }
+
+    private static String canonicalKey(String key) {
+        String k = key.trim();
+        int dot = k.indexOf('.');
+        if (dot < 0) {
+            if (TRAIN_DEFAULTS.containsKey(k)) {
+                return "train." + k;
+            }
+            if (DATA_DEFAULTS.containsKey(k)) {
+                return "data." + k;
+            }
+            if (SECTIONS.contains(k)) {
+                return k + (k.equals("data") ? ".path" : ".id");
+            }
+            throw unknown(k, allKeys());
+        }
+        String section = k.substring(0, dot);
+        String name = k.substring(dot + 1);
+        if (!SECTIONS.contains(section)) {
+            throw unknown(k, allKeys());
+        }
+        if (name.isEmpty()) {
+            throw new KilnException("config key '" + k + "' has no name after the section");
+        }
+        Map<String, String> known = section.equals("train") ? TRAIN_DEFAULTS
+                : section.equals("data") ? DATA_DEFAULTS : null;
+        if (known != null && !known.containsKey(name)) {
+            throw unknown(k, known.keySet().stream().map(n -> section + "." + n).toList());
+        }
+        return k;
+    }
+
+    private static List<String> allKeys() {
+        List<String> keys = new java.util.ArrayList<>();
+        TRAIN_DEFAULTS.keySet().forEach(k -> keys.add("train." + k));
+        DATA_DEFAULTS.keySet().forEach(k -> keys.add("data." + k));
+        keys.addAll(List.of("model.id", "tokenizer.id", "tokenizer.path", "backend.id"));
+        return keys;
+    }
+
+    private static KilnException unknown(String key, List<String> known) {
+        String nearest = known.stream().min((a, b) -> Integer.compare(distance(key, a), distance(key, b))).orElse("");
+        String hint = distance(key, nearest) <= Math.max(2, key.length() / 3) ? "; did you mean " + nearest + "?" : "";
+        return new KilnException("unknown config key '" + key + "'" + hint + " (sections: " + String.join(", ", SECTIONS)
+                + "; train and data keys: " + String.join(", ", known) + ")");
+    }
+
+    /** Levenshtein distance, for "did you mean". */
+    private static int distance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitute = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitute, Math.min(previous[j], current[j - 1]) + 1);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
+    }
+
+    private static Map<String, String> defaults(String... keyValues) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (int i = 0; i < keyValues.length; i += 2) {
+            map.put(keyValues[i], keyValues[i + 1]);
+        }
+        return Collections.unmodifiableMap(map);
+    }
+
+    /** Every key, sorted: what the run directory's config.json holds. */
+    public Map<String, String> asMap() {
+        return values;
+    }
+
+    public String get(String key) {
+        String value = values.get(key);
+        if (value == null) {
+            throw new KilnException("config has no " + key);
+        }
+        return value;
+    }
+
+    /** The plugin id of a section: model, tokenizer or backend. */
+    public String id(String section) {
+        return get(section + ".id");
+    }
+
+    /** A plugin section's options without its id (and, for the tokenizer, without its path): what the plugin checks. */
+    public Options pluginOptions(String section) {
+        Map<String, String> options = new LinkedHashMap<>();
+        values.forEach((key, value) -> {
+            if (key.startsWith(section + ".") && !key.equals(section + ".id")
+                    && !(section.equals("tokenizer") && key.equals("tokenizer.path"))) {
+                options.put(key.substring(section.length() + 1), value);
+            }
+        });
+        return new Options(options);
+    }
+
+    /** The train section, parsed and checked. */
+    public TrainSettings train() {
+        return TrainSettings.from(section("train"));
+    }
+
+    /** The data section, parsed and checked. */
+    public DataSettings data() {
+        return DataSettings.from(section("data"));
+    }
+
+    private Options section(String name) {
+        Map<String, String> options = new LinkedHashMap<>();
+        values.forEach((key, value) -> {
+            if (key.startsWith(name + ".")) {
+                options.put(key.substring(name.length() + 1), value);
+            }
+        });
+        return new Options(options);
+    }
+
+    /** The trainer's own keys, for help texts. */
+    public static Set<String> trainKeys() {
+        return TRAIN_DEFAULTS.keySet();
+    }
+
+    @Override
+    public String toString() {
+        return values.toString();
+    }
+}

@@ -1,0 +1,35 @@
+package dev.kiln.trainer;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.backend.BackendProvider;
+import dev.kiln.api.model.ModelProvider;
+import dev.kiln.api.plugin.Availability;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.plugin.PluginRegistry;
+import dev.kiln.api.tokenizer.TokenizerProvider;
+
+/**
+ * The three registries a run draws from. Built from a module layer (the boot layer, or a {@code plugins/} folder's
+ * layer above it) or, in tests, from explicit providers: discovery is injected, never static.
+ */
+public record Plugins(PluginRegistry<BackendProvider> backends, PluginRegistry<ModelProvider> models,
+                      PluginRegistry<TokenizerProvider> tokenizers) {
+
+    /** Creates the backend with this id, or says why it cannot be had here (unknown id, or unavailable and why). */
+    public Backend backend(String id, Options options) {
+        BackendProvider provider = backends.get(id);
+        Availability availability = provider.probe();
+        if (!availability.available()) {
+            throw new KilnException("backend " + id + " is not available here: " + availability.reason());
+        }
+        return provider.create(options);
+    }
+
+    /** Every provider visible from {@code layer} and its parents. */
+    public static Plugins load(ModuleLayer layer) {
+        return new Plugins(PluginRegistry.load("backend", BackendProvider.class, layer),
+                PluginRegistry.load("model", ModelProvider.class, layer),
+                PluginRegistry.load("tokenizer", TokenizerProvider.class, layer));
+    }
+}

@@ -1,0 +1,75 @@
+package dev.kiln.trainer;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.optim.LrSchedule;
+import dev.kiln.api.plugin.Options;
+
+/** The {@code train.*} section, parsed and checked; {@link ExperimentConfig} documents each key. */
+public record TrainSettings(int steps, int batchSize, int context, int gradAccum, double lr, double minLr, int warmup,
+                            String schedule, double weightDecay, double beta1, double beta2, double gradClip,
+                            int evalEvery, int evalTokens, int keep, long seed, double timeBudgetSeconds, int patience,
+                            int maxBadSteps, int logEvery, int sampleTokens, String samplePrompt, String initFrom) {
+    public TrainSettings {
+        require(steps >= 1, "train.steps must be at least 1, got " + steps);
+        require(batchSize >= 1, "train.batch_size must be at least 1, got " + batchSize);
+        require(context >= 1, "train.context must be at least 1, got " + context);
+        require(gradAccum >= 1, "train.grad_accum must be at least 1, got " + gradAccum);
+        require(lr > 0 && Double.isFinite(lr), "train.lr must be positive, got " + lr);
+        require(minLr >= 0 && minLr <= lr, "train.min_lr must be between 0 and train.lr (" + lr + "), got " + minLr);
+        require(warmup >= 0, "train.warmup must be at least 0, got " + warmup);
+        require(schedule.equals("cosine") || schedule.equals("constant"),
+                "train.schedule must be cosine or constant, got " + schedule);
+        require(weightDecay >= 0, "train.weight_decay must be at least 0, got " + weightDecay);
+        require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+                "train.beta1 and train.beta2 must be in [0, 1), got " + beta1 + " and " + beta2);
+        require(gradClip >= 0, "train.grad_clip must be at least 0 (0: off), got " + gradClip);
+        require(evalEvery >= 1, "train.eval_every must be at least 1, got " + evalEvery);
+        require(evalTokens >= 0, "train.eval_tokens must be at least 0 (0: all), got " + evalTokens);
+        require(keep >= 1, "train.keep must be at least 1, got " + keep);
+        require(timeBudgetSeconds >= 0, "train.time_budget must be at least 0 (0: none), got " + timeBudgetSeconds);
+        require(patience >= 0, "train.patience must be at least 0 (0: never stop early), got " + patience);
+        require(maxBadSteps >= 1, "train.max_bad_steps must be at least 1, got " + maxBadSteps);
+        require(logEvery >= 1, "train.log_every must be at least 1, got " + logEvery);
+        require(sampleTokens >= 0, "train.sample_tokens must be at least 0, got " + sampleTokens);
+    }
+
+    static TrainSettings from(Options o) {
+        try {
+            return parse(o);
+        } catch (NumberFormatException e) {
+            throw new KilnException("train: option seed=" + o.string("seed", "") + " is not a whole number");
+        } catch (KilnException e) {
+            throw e.getMessage().startsWith("option ") ? new KilnException("train: " + e.getMessage()) : e;
+        }
+    }
+
+    private static TrainSettings parse(Options o) {
+        return new TrainSettings(o.intOption("steps"), o.intOption("batch_size"), o.intOption("context"),
+                o.intOption("grad_accum"), o.doubleOption("lr", 0), o.doubleOption("min_lr", 0), o.intOption("warmup"),
+                o.string("schedule", ""), o.doubleOption("weight_decay", 0), o.doubleOption("beta1", 0),
+                o.doubleOption("beta2", 0), o.doubleOption("grad_clip", 0), o.intOption("eval_every"),
+                o.intOption("eval_tokens"), o.intOption("keep"), Long.parseLong(o.string("seed", "0").trim()),
+                o.doubleOption("time_budget", 0), o.intOption("patience"), o.intOption("max_bad_steps"),
+                o.intOption("log_every"), o.intOption("sample_tokens"), o.string("sample_prompt", ""),
+                o.string("init_from", ""));
+    }
+
+    /** The learning rate for each step: linear warmup then cosine to min_lr at the last step, or constant. */
+    public LrSchedule lrSchedule() {
+        if (schedule.equals("constant")) {
+            return warmup == 0 ? LrSchedule.constant(lr) : LrSchedule.linearWarmup(lr, warmup);
+        }
+        return LrSchedule.warmupCosine(lr, minLr, Math.min(warmup, steps - 1), steps);
+    }
+
+    /** Tokens one optimizer step consumes. */
+    public long tokensPerStep() {
+        return (long) batchSize * context * gradAccum;
+    }
+
+    private static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new KilnException(message);
+        }
+    }
+}

@@ -1,0 +1,431 @@
+package dev.kiln.trainer;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.io.Json;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.ModelProvider;
+import dev.kiln.api.model.Sampling;
+import dev.kiln.api.model.TextGeneration;
+import dev.kiln.api.optim.Adam;
+import dev.kiln.api.optim.GradientClipping;
+import dev.kiln.api.optim.LrSchedule;
+import dev.kiln.api.optim.Optimizer;
+import dev.kiln.api.optim.ParamGroup;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.MemoryScope;
+import dev.kiln.api.tensor.Tensor;
+import dev.kiln.api.tokenizer.Tokenizer;
+import dev.kiln.api.tokenizer.TokenizerProvider;
+import dev.kiln.trainer.checkpoint.Checkpoint;
+import dev.kiln.trainer.checkpoint.CheckpointStore;
+import dev.kiln.trainer.checkpoint.TrainingState;
+import dev.kiln.trainer.data.BatchSampler;
+import dev.kiln.trainer.data.Corpus;
+import dev.kiln.trainer.data.TokenStream;
+import dev.kiln.trainer.eval.Evaluation;
+import dev.kiln.trainer.eval.Evaluator;
+import dev.kiln.trainer.metrics.LossChart;
+import dev.kiln.trainer.metrics.MetricsLog;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Runs an experiment: corpus → tokenizer (trained and cached, loaded, or a checkpoint's) → token stream → model from
+ * its provider → AdamW with warmup + cosine, clipping and gradient accumulation → evaluations, checkpoints, metrics and
+ * a loss chart → a sample. The same loop serves every model, tokenizer and backend, which it knows only by id.
+ *
+ * <p>Resuming a run's latest checkpoint continues exactly where it stopped: the weights, the optimizer moments, the
+ * step (and with it the schedule), the model's random generator and the data cursor all come back, so the losses are
+ * those of a run that never stopped (same backend and thread count).
+ */
+public final class Trainer {
+    private static final double ADAM_EPS = 1e-8;
+    private static final double SAMPLE_TEMPERATURE = 0.8;
+    private static final int SAMPLE_TOP_K = 200;
+
+    private final Plugins plugins;
+    private final TrainingListener listener;
+    private volatile boolean stopRequested;
+
+    public Trainer(Plugins plugins, TrainingListener listener) {
+        this.plugins = plugins;
+        this.listener = listener;
+    }
+
+    /**
+     * Asks the run to stop after the step in progress; it writes a checkpoint and returns. Safe from any thread (a
+     * signal handler calls it).
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
+    /**
+     * Starts a new run in {@code runDirectory}, which must not hold one already. {@code fallbackCorpus} is used when
+     * the config names no {@code data.path} (the CLI passes its bundled corpus; null means data.path is required).
+     */
+    public TrainingResult train(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory) {
+        if (Files.isDirectory(runDirectory.resolve(CheckpointStore.FOLDER))
+                || Files.isRegularFile(runDirectory.resolve(RUN_CONFIG))) {
+            throw new KilnException("run directory " + runDirectory + " already holds a run; resume it with --resume "
+                    + runDirectory + " or choose another --out");
+        }
+        return run(config, fallbackCorpus, runDirectory, null);
+    }
+
+    /**
+     * Continues the run a checkpoint belongs to (a run directory means its latest checkpoint), with its own config
+     * and {@code overrides} laid over it (changing the schedule's length changes the losses from then on).
+     */
+    public TrainingResult resume(Path checkpointOrRun, Map<String, String> overrides, Corpus fallbackCorpus) {
+        Path directory = CheckpointStore.resolve(checkpointOrRun, false);
+        Checkpoint checkpoint = Checkpoint.open(directory);
+        if (checkpoint.trainingState().isEmpty() || checkpoint.experiment().isEmpty()) {
+            throw new KilnException("checkpoint " + directory + " has no training state to resume; start a new run "
+                    + "with train.init_from=" + directory + " to fine-tune from its weights");
+        }
+        Path runDirectory = CheckpointStore.runOf(directory).orElseThrow(() -> new KilnException("checkpoint "
+                + directory + " is not inside a run's " + CheckpointStore.FOLDER + "/ folder, so there is no run to "
+                + "continue; copy it into one or fine-tune from it with train.init_from"));
+        ExperimentConfig config = ExperimentConfig.of(checkpoint.experiment()).with(overrides);
+        return run(config, fallbackCorpus, runDirectory, checkpoint);
+    }
+
+    private static final String RUN_CONFIG = "config.json";
+
+    private TrainingResult run(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory, Checkpoint resumed) {
+        long wallStart = System.nanoTime();
+        TrainSettings settings = config.train();
+        DataSettings data = config.data();
+        // unknown plugin ids fail now, before minutes of tokenizer training
+        plugins.backends().get(config.id("backend"));
+        if (resumed == null && settings.initFrom().isEmpty()) {
+            plugins.models().get(config.id("model"));
+            plugins.tokenizers().get(config.id("tokenizer"));
+        }
+        Corpus corpus = corpus(data, fallbackCorpus);
+        Path cache = data.cache().isEmpty()
+                ? runDirectory.toAbsolutePath().normalize().getParent().resolve(".cache") : Path.of(data.cache());
+
+        Checkpoint initial = resumed != null ? resumed
+                : settings.initFrom().isEmpty() ? null : Checkpoint.open(CheckpointStore.resolve(Path.of(settings.initFrom()), true));
+        Tokenizer tokenizer = initial != null
+                ? initial.loadTokenizer(plugins.tokenizers().get(initial.tokenizerId()))
+                : tokenizer(config, corpus, data.valFraction(), cache);
+        String tokenizerDigest = digestOf(tokenizer, cache);
+        TokenStream tokens = TokenStream.load(corpus, data.valFraction(), tokenizer, tokenizerDigest, cache);
+        listener.onMessage("data: " + corpus.name() + " → " + tokens.train().limit() + " training and "
+                + tokens.validation().limit() + " validation tokens (" + tokenizer.id() + ", vocabulary "
+                + tokenizer.vocabSize() + (tokens.reused() ? ", cached" : "") + ")");
+
+        Backend backend = plugins.backend(config.id("backend"), config.pluginOptions("backend"));
+        try {
+            return loop(config, settings, runDirectory, resumed, initial, tokenizer, tokens, backend, wallStart);
+        } finally {
+            backend.close();
+        }
+    }
+
+    private TrainingResult loop(ExperimentConfig config, TrainSettings settings, Path runDirectory, Checkpoint resumed,
+                                Checkpoint initial, Tokenizer tokenizer, TokenStream tokens, Backend backend,
+                                long wallStart) {
+        Generator generator = new Generator(settings.seed());
+        LanguageModel model = initial != null
+                ? initial.loadModel(plugins.models().get(initial.modelId()), backend, generator)
+                : newModel(config, tokenizer, backend, generator);
+        if (model.vocabSize() < tokenizer.vocabSize()) {
+            throw new KilnException("model vocab_size " + model.vocabSize() + " is smaller than the tokenizer's "
+                    + tokenizer.vocabSize());
+        }
+        if (settings.context() > model.maxContext()) {
+            throw new KilnException("train.context " + settings.context() + " is longer than the " + model.modelId()
+                    + " model accepts (" + model.maxContext() + "); lower train.context or raise the model's context "
+                    + "length (n_positions for gpt)");
+        }
+        Optimizer optimizer = new Adam(ParamGroup.decayMatricesOnly(model.namedParameters(), settings.weightDecay()),
+                settings.lr(), settings.beta1(), settings.beta2(), ADAM_EPS, true);
+        BatchSampler batches = new BatchSampler(tokens.train(), settings.batchSize(), settings.context(),
+                settings.seed());
+        Evaluator evaluator = new Evaluator(tokenizer);
+        LrSchedule schedule = settings.lrSchedule();
+
+        int step = 0;
+        double bestLoss = Double.POSITIVE_INFINITY;
+        int bestStep = -1;
+        int sinceBest = 0;
+        long tokensSeen = 0;
+        double elapsedBefore = 0;
+        if (resumed != null) {
+            TrainingState state = resumed.trainingState().orElseThrow();
+            optimizer.restoreState(state.optimizer());
+            generator.restore(state.generator());
+            batches.seek(state.dataCursor());
+            step = state.step();
+            bestLoss = state.bestValidationLoss();
+            bestStep = state.bestStep();
+            sinceBest = state.evaluationsSinceBest();
+            tokensSeen = state.tokensSeen();
+            elapsedBefore = state.elapsedSeconds();
+            listener.onMessage("resuming " + resumed.directory() + " at step " + step);
+        } else if (initial != null) {
+            listener.onMessage("fine-tuning from " + initial.directory() + " (step " + initial.step() + ")");
+        }
+        writeRunConfig(runDirectory, config);
+        CheckpointStore store = new CheckpointStore(runDirectory, settings.keep());
+        Path lastCheckpoint = resumed != null ? resumed.directory() : null;
+        Evaluation lastEvaluation = null;
+        TrainingResult.StopReason reason = TrainingResult.StopReason.COMPLETED;
+
+        listener.onStart(runDirectory, step, settings.steps(), model.parameterCount());
+        try (MetricsLog metrics = MetricsLog.open(runDirectory.resolve("metrics.jsonl"), resumed != null ? step : -1)) {
+            long loopStart = System.nanoTime();
+            int badInARow = 0;
+            double intervalLoss = 0;
+            int intervalSteps = 0;
+            long intervalStart = System.nanoTime();
+            model.train(true);
+            while (step < settings.steps()) {
+                if (stopRequested) {
+                    reason = TrainingResult.StopReason.INTERRUPTED;
+                    break;
+                }
+                double lr = schedule.lr(step);
+                optimizer.setLearningRate(lr);
+                optimizer.zeroGrad();
+                double loss = 0;
+                double gradNorm;
+                try (MemoryScope scope = MemoryScope.open()) {
+                    for (int micro = 0; micro < settings.gradAccum(); micro++) {
+                        Tensor[] xy = batches.next(backend);
+                        Tensor microLoss = model.forward(xy[0]).crossEntropy(xy[1], -100);
+                        if (settings.gradAccum() > 1) {
+                            microLoss = microLoss.mul(1f / settings.gradAccum());
+                        }
+                        microLoss.backward();
+                        loss += microLoss.item();
+                    }
+                    gradNorm = settings.gradClip() > 0
+                            ? GradientClipping.clipGradNorm(model.parameters(), settings.gradClip())
+                            : GradientClipping.globalNorm(model.parameters());
+                    if (Double.isFinite(loss) && Double.isFinite(gradNorm)) {
+                        optimizer.step();
+                    }
+                }
+                step++;
+                tokensSeen += settings.tokensPerStep();
+                if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
+                    badInARow++;
+                    String why = "loss " + loss + ", gradient norm " + gradNorm;
+                    listener.onSkippedStep(step, why);
+                    metrics.write(record("skip", step, "loss", String.valueOf(loss), "grad_norm",
+                            String.valueOf(gradNorm)));
+                    if (badInARow >= settings.maxBadSteps()) {
+                        throw new KilnException("training stopped at step " + step + ": " + badInARow
+                                + " steps in a row had a non-finite loss or gradient (" + why + "); "
+                                + (lastCheckpoint == null ? "no checkpoint was written before it"
+                                : "the last good checkpoint is " + lastCheckpoint)
+                                + ". Try a lower train.lr or train.grad_clip");
+                    }
+                    continue;
+                }
+                badInARow = 0;
+                intervalLoss += loss;
+                intervalSteps++;
+                double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
+                if (step % settings.logEvery() == 0 || step == settings.steps()) {
+                    double seconds = (System.nanoTime() - intervalStart) / 1e9;
+                    double tokensPerSecond = intervalSteps * settings.tokensPerStep() / Math.max(seconds, 1e-9);
+                    metrics.write(record("train", step, "loss", intervalLoss / intervalSteps, "lr", lr, "grad_norm",
+                            gradNorm, "tokens_per_s", tokensPerSecond, "elapsed", elapsed));
+                    listener.onStep(new TrainingListener.StepReport(step, settings.steps(), intervalLoss / intervalSteps,
+                            lr, gradNorm, tokensPerSecond, elapsed));
+                    intervalLoss = 0;
+                    intervalSteps = 0;
+                    intervalStart = System.nanoTime();
+                }
+                boolean outOfTime = settings.timeBudgetSeconds() > 0
+                        && (System.nanoTime() - loopStart) / 1e9 >= settings.timeBudgetSeconds();
+                if (step % settings.evalEvery() == 0 || step == settings.steps() || outOfTime) {
+                    lastEvaluation = evaluator.evaluate(model, backend, tokens.validation(), settings.context(),
+                            settings.batchSize(), settings.evalTokens());
+                    boolean best = lastEvaluation.loss() < bestLoss;
+                    if (best) {
+                        bestLoss = lastEvaluation.loss();
+                        bestStep = step;
+                        sinceBest = 0;
+                    } else {
+                        sinceBest++;
+                    }
+                    metrics.write(record("eval", step, "val_loss", lastEvaluation.loss(), "val_perplexity",
+                            lastEvaluation.perplexity(), "val_bits_per_byte", lastEvaluation.bitsPerByte(),
+                            "val_accuracy", lastEvaluation.accuracy(), "elapsed", elapsed));
+                    listener.onEvaluation(step, lastEvaluation, best);
+                    LossChart.write(runDirectory.resolve("loss.svg"), model.modelId() + " on " + tokenizer.id()
+                            + " tokens", metrics.trainLoss(), metrics.validationLoss());
+                    TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
+                            batches.cursor(), bestLoss, bestStep, sinceBest, tokensSeen, elapsed);
+                    lastCheckpoint = save(store, step, best, model, tokenizer, config, state);
+                    if (settings.patience() > 0 && sinceBest >= settings.patience()) {
+                        reason = TrainingResult.StopReason.EARLY_STOPPING;
+                        listener.onMessage("stopping early: no improvement in " + sinceBest + " evaluations (best "
+                                + String.format("%.4f", bestLoss) + " at step " + bestStep + ")");
+                        break;
+                    }
+                }
+                if (outOfTime && step < settings.steps()) {
+                    reason = TrainingResult.StopReason.TIME_BUDGET;
+                    listener.onMessage("stopping: the time budget of " + settings.timeBudgetSeconds() + " s ran out");
+                    break;
+                }
+            }
+            if (reason == TrainingResult.StopReason.INTERRUPTED
+                    && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(stepName(step)))) {
+                double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
+                TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
+                        batches.cursor(), bestLoss, bestStep, sinceBest, tokensSeen, elapsed);
+                lastCheckpoint = save(store, step, false, model, tokenizer, config, state);
+            }
+        }
+        String sample = reason == TrainingResult.StopReason.INTERRUPTED ? "" : sample(model, tokenizer, settings,
+                tokens);
+        return new TrainingResult(runDirectory, lastCheckpoint, step, lastEvaluation, reason,
+                (System.nanoTime() - wallStart) / 1e9, sample);
+    }
+
+    private static String stepName(int step) {
+        return String.format("step-%07d", step);
+    }
+
+    private Path save(CheckpointStore store, int step, boolean best, LanguageModel model, Tokenizer tokenizer,
+                      ExperimentConfig config, TrainingState state) {
+        Path written = store.save(step, best, target -> Checkpoint.write(target, model, tokenizer, config.asMap(),
+                state));
+        listener.onCheckpoint(step, written);
+        return written;
+    }
+
+    private String sample(LanguageModel model, Tokenizer tokenizer, TrainSettings settings, TokenStream tokens) {
+        if (settings.sampleTokens() == 0) {
+            return "";
+        }
+        int[] prompt = tokenizer.encode(settings.samplePrompt());
+        if (prompt.length == 0) {
+            prompt = new int[] {tokens.validation().get(0)};
+        }
+        TokenTextStream text = new TokenTextStream(tokenizer);
+        StringBuilder sample = new StringBuilder(settings.samplePrompt());
+        listener.onSampleText(settings.samplePrompt());
+        Sampling sampling = new Sampling(SAMPLE_TEMPERATURE, SAMPLE_TOP_K, 1.0, settings.seed(), settings.sampleTokens(),
+                Set.of());
+        TextGeneration.generate(model, prompt, sampling, token -> {
+            String piece = text.accept(token);
+            sample.append(piece);
+            listener.onSampleText(piece);
+        });
+        String rest = text.flush();
+        sample.append(rest);
+        listener.onSampleText(rest);
+        return sample.toString();
+    }
+
+    private static Corpus corpus(DataSettings data, Corpus fallback) {
+        if (!data.path().isEmpty()) {
+            return Corpus.read(Path.of(data.path()));
+        }
+        if (fallback == null) {
+            throw new KilnException("no training data: set data.path (--data) to a text file or a directory");
+        }
+        return fallback;
+    }
+
+    private LanguageModel newModel(ExperimentConfig config, Tokenizer tokenizer, Backend backend, Generator generator) {
+        ModelProvider provider = plugins.models().get(config.id("model"));
+        Map<String, String> options = new LinkedHashMap<>(config.pluginOptions("model").values());
+        options.putIfAbsent("vocab_size", Integer.toString(tokenizer.vocabSize()));
+        return provider.create(backend, new Options(options), generator);
+    }
+
+    /** The tokenizer a config asks for: loaded from tokenizer.path, or trained on the training split and cached. */
+    private Tokenizer tokenizer(ExperimentConfig config, Corpus corpus, double valFraction, Path cache) {
+        TokenizerProvider provider = plugins.tokenizers().get(config.id("tokenizer"));
+        String path = config.asMap().getOrDefault("tokenizer.path", "");
+        if (!path.isEmpty()) {
+            Tokenizer loaded = provider.load(Path.of(path));
+            listener.onMessage("tokenizer: loaded " + path);
+            return loaded;
+        }
+        Options options = config.pluginOptions("tokenizer");
+        String key = Corpus.sha256((corpus.sha256() + "|" + valFraction + "|" + provider.id() + "|" + new TreeMap<>(options.values()))
+                .getBytes(StandardCharsets.UTF_8)).substring(0, 24);
+        Path file = cache.resolve("tokenizer-" + key + ".json");
+        if (Files.isRegularFile(file)) {
+            try {
+                Tokenizer cached = provider.load(file);
+                listener.onMessage("tokenizer: reused " + file);
+                return cached;
+            } catch (KilnException e) {
+                listener.onMessage("tokenizer: cache " + file + " is unreadable (" + e.getMessage() + "); retraining");
+            }
+        }
+        long start = System.nanoTime();
+        Tokenizer trained = provider.train(corpus.split(valFraction)[0], options);
+        try {
+            Files.createDirectories(cache);
+            Path temporary = Files.createTempFile(cache, ".tokenizer-", ".json");
+            trained.save(temporary);
+            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new KilnException("cannot write tokenizer cache " + file + ": " + e.getMessage(), e);
+        }
+        listener.onMessage(String.format("tokenizer: trained %s, vocabulary %d, in %.2f s", provider.id(),
+                trained.vocabSize(), (System.nanoTime() - start) / 1e9));
+        return trained;
+    }
+
+    /** A digest of what the tokenizer saves: token caches are keyed by it. */
+    private static String digestOf(Tokenizer tokenizer, Path cache) {
+        try {
+            Files.createDirectories(cache);
+            Path temporary = Files.createTempFile(cache, ".digest-", ".json");
+            try {
+                tokenizer.save(temporary);
+                return Corpus.sha256(Files.readAllBytes(temporary));
+            } finally {
+                Files.deleteIfExists(temporary);
+            }
+        } catch (IOException e) {
+            throw new KilnException("cannot use cache folder " + cache + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void writeRunConfig(Path runDirectory, ExperimentConfig config) {
+        try {
+            Files.createDirectories(runDirectory);
+            Path temporary = Files.createTempFile(runDirectory, ".config-", ".json");
+            Files.writeString(temporary, Json.write(config.asMap()), StandardCharsets.UTF_8);
+            Files.move(temporary, runDirectory.resolve(RUN_CONFIG), StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new KilnException("cannot write " + runDirectory.resolve(RUN_CONFIG) + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Map<String, Object> record(String type, int step, Object... keyValues) {
+        Map<String, Object> record = new LinkedHashMap<>();
+        record.put("type", type);
+        record.put("step", step);
+        for (int i = 0; i < keyValues.length; i += 2) {
+            record.put((String) keyValues[i], keyValues[i + 1]);
+        }
+        return record;
+    }
+}

@@ -1,0 +1,291 @@
+package dev.kiln.trainer.checkpoint;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.io.Json;
+import dev.kiln.api.io.SafeTensors;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.ModelProvider;
+import dev.kiln.api.optim.OptimizerState;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.Tensor;
+import dev.kiln.api.tokenizer.Tokenizer;
+import dev.kiln.api.tokenizer.TokenizerProvider;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * A checkpoint directory, the Hugging Face way: {@code config.json} (model id, hyperparameters, tokenizer id, step and
+ * the experiment config), {@code model.safetensors} (the weights under the model's own parameter names),
+ * {@code tokenizer.json} and, for a run that can go on, {@code training_state.safetensors} (optimizer moments as
+ * tensors; step, generator, data cursor and the rest as metadata). It is written to a temporary sibling directory and
+ * renamed into place, so a crash never leaves half a checkpoint.
+ */
+public final class Checkpoint {
+    public static final String CONFIG = "config.json";
+    public static final String WEIGHTS = "model.safetensors";
+    public static final String TOKENIZER = "tokenizer.json";
+    public static final String STATE = "training_state.safetensors";
+    private static final int FORMAT = 1;
+
+    private final Path directory;
+    private final String modelId;
+    private final Options hyperparameters;
+    private final String tokenizerId;
+    private final int step;
+    private final Map<String, String> experiment;
+
+    private Checkpoint(Path directory, String modelId, Options hyperparameters, String tokenizerId, int step,
+                       Map<String, String> experiment) {
+        this.directory = directory;
+        this.modelId = modelId;
+        this.hyperparameters = hyperparameters;
+        this.tokenizerId = tokenizerId;
+        this.step = step;
+        this.experiment = experiment;
+    }
+
+    /** Writes a checkpoint to {@code target}, replacing what is there only once the new one is complete. */
+    public static void write(Path target, LanguageModel model, Tokenizer tokenizer, Map<String, String> experiment,
+                             TrainingState state) {
+        Path parent = target.toAbsolutePath().getParent();
+        Path temporary = null;
+        try {
+            Files.createDirectories(parent);
+            temporary = Files.createTempDirectory(parent, ".writing-" + target.getFileName() + "-");
+            Map<String, Object> config = new LinkedHashMap<>();
+            config.put("kiln_checkpoint", FORMAT);
+            config.put("model", model.modelId());
+            Map<String, Object> hyper = new TreeMap<>();
+            model.hyperparameters().values().forEach((k, v) -> hyper.put(k, jsonValue(v)));
+            config.put("hyperparameters", hyper);
+            config.put("tokenizer", tokenizer.id());
+            config.put("step", state == null ? 0 : state.step());
+            config.put("experiment", new TreeMap<>(experiment));
+            Files.writeString(temporary.resolve(CONFIG), Json.write(config), StandardCharsets.UTF_8);
+
+            SafeTensors.Writer weights = SafeTensors.writer().metadata("format", "pt");
+            model.namedParameters().forEach((name, p) -> weights.floats(name, p.toFloatArray(), p.shape()));
+            weights.write(temporary.resolve(WEIGHTS));
+            tokenizer.save(temporary.resolve(TOKENIZER));
+            if (state != null) {
+                writeState(temporary.resolve(STATE), state);
+            }
+            replace(temporary, target);
+            temporary = null;
+        } catch (IOException e) {
+            throw new KilnException("cannot write checkpoint " + target + ": " + e.getMessage(), e);
+        } finally {
+            if (temporary != null) {
+                deleteTree(temporary);
+            }
+        }
+    }
+
+    private static void replace(Path complete, Path target) throws IOException {
+        if (!Files.exists(target)) {
+            Files.move(complete, target, StandardCopyOption.ATOMIC_MOVE);
+            return;
+        }
+        Path old = complete.resolveSibling(".replaced-" + target.getFileName() + "-" + System.nanoTime());
+        Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(complete, target, StandardCopyOption.ATOMIC_MOVE);
+        deleteTree(old);
+    }
+
+    private static void writeState(Path file, TrainingState state) {
+        SafeTensors.Writer writer = SafeTensors.writer();
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("step", Integer.toString(state.step()));
+        meta.put("optimizer_step", Integer.toString(state.optimizer().step()));
+        meta.put("generator_seed", Long.toString(state.generator()[0]));
+        meta.put("generator_counter", Long.toString(state.generator()[1]));
+        meta.put("data_cursor", Long.toString(state.dataCursor()));
+        meta.put("best_validation_loss", Double.toString(state.bestValidationLoss()));
+        meta.put("best_step", Integer.toString(state.bestStep()));
+        meta.put("evaluations_since_best", Integer.toString(state.evaluationsSinceBest()));
+        meta.put("tokens_seen", Long.toString(state.tokensSeen()));
+        meta.put("elapsed_seconds", Double.toString(state.elapsedSeconds()));
+        writer.metadata(meta);
+        state.optimizer().tensors().forEach((key, values) -> writer.floats("optimizer." + key, values,
+                new int[] {values.length}));
+        writer.write(file);
+    }
+
+    /** Opens a checkpoint directory, checking that its files are there and its config reads. */
+    public static Checkpoint open(Path directory) {
+        if (!Files.isDirectory(directory)) {
+            throw new KilnException("checkpoint " + directory + " does not exist or is not a directory");
+        }
+        for (String name : new String[] {CONFIG, WEIGHTS, TOKENIZER}) {
+            if (!Files.isRegularFile(directory.resolve(name))) {
+                throw new KilnException("checkpoint " + directory + " has no " + name + "; a Kiln checkpoint holds "
+                        + CONFIG + ", " + WEIGHTS + " and " + TOKENIZER);
+            }
+        }
+        Path configFile = directory.resolve(CONFIG);
+        Object parsed;
+        try {
+            parsed = Json.parse(Files.readString(configFile, StandardCharsets.UTF_8), configFile.toString());
+        } catch (IOException e) {
+            throw new KilnException("cannot read " + configFile + ": " + e.getMessage(), e);
+        }
+        if (!(parsed instanceof Map<?, ?> config) || !(config.get("model") instanceof String model)
+                || !(config.get("hyperparameters") instanceof Map<?, ?> hyper)
+                || !(config.get("tokenizer") instanceof String tokenizer)) {
+            throw new KilnException(configFile + " is not a Kiln checkpoint config (it needs model, hyperparameters "
+                    + "and tokenizer)");
+        }
+        Map<String, String> hyperparameters = new LinkedHashMap<>();
+        hyper.forEach((k, v) -> hyperparameters.put((String) k, String.valueOf(v)));
+        Map<String, String> experiment = new TreeMap<>();
+        if (config.get("experiment") instanceof Map<?, ?> map) {
+            map.forEach((k, v) -> experiment.put((String) k, String.valueOf(v)));
+        }
+        int step = config.get("step") instanceof Number n ? n.intValue() : 0;
+        return new Checkpoint(directory, model, new Options(hyperparameters), tokenizer, step, experiment);
+    }
+
+    /**
+     * Builds the model through {@code provider} and loads the weights. A checkpoint of another model, or a tensor of
+     * another shape, is an error naming the tensor and both shapes.
+     */
+    public LanguageModel loadModel(ModelProvider provider, Backend backend, Generator generator) {
+        if (!provider.id().equals(modelId)) {
+            throw new KilnException("checkpoint " + directory + " holds a " + modelId + " model, not " + provider.id());
+        }
+        LanguageModel model = provider.create(backend, hyperparameters, generator);
+        SafeTensors weights = SafeTensors.read(directory.resolve(WEIGHTS));
+        Map<String, float[]> values = new LinkedHashMap<>();
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) {
+            String name = e.getKey();
+            if (!weights.contains(name)) {
+                throw new KilnException("checkpoint " + directory.resolve(WEIGHTS) + " has no tensor " + name
+                        + ", which the " + modelId + " model needs (shape "
+                        + java.util.Arrays.toString(e.getValue().shape()) + ")");
+            }
+            int[] shape = weights.shape(name);
+            if (!java.util.Arrays.equals(shape, e.getValue().shape())) {
+                throw new KilnException("checkpoint " + directory.resolve(WEIGHTS) + ": tensor " + name + " has shape "
+                        + java.util.Arrays.toString(shape) + " but the model expects "
+                        + java.util.Arrays.toString(e.getValue().shape()));
+            }
+            values.put(name, weights.floats(name));
+            shapes.put(name, shape);
+        }
+        model.loadStateDict(values, shapes);
+        return model;
+    }
+
+    public Tokenizer loadTokenizer(TokenizerProvider provider) {
+        if (!provider.id().equals(tokenizerId)) {
+            throw new KilnException("checkpoint " + directory + " holds a " + tokenizerId + " tokenizer, not "
+                    + provider.id());
+        }
+        return provider.load(directory.resolve(TOKENIZER));
+    }
+
+    /** The training state, when this checkpoint was written by a run that can be resumed. */
+    public Optional<TrainingState> trainingState() {
+        Path file = directory.resolve(STATE);
+        if (!Files.isRegularFile(file)) {
+            return Optional.empty();
+        }
+        SafeTensors state = SafeTensors.read(file);
+        Map<String, String> meta = state.metadata();
+        try {
+            Map<String, float[]> moments = new LinkedHashMap<>();
+            for (String name : state.names()) {
+                if (!name.startsWith("optimizer.")) {
+                    throw new KilnException(file + ": unexpected tensor " + name);
+                }
+                moments.put(name.substring("optimizer.".length()), state.floats(name));
+            }
+            return Optional.of(new TrainingState(Integer.parseInt(required(meta, "step", file)),
+                    new OptimizerState(Integer.parseInt(required(meta, "optimizer_step", file)), moments),
+                    new long[] {Long.parseLong(required(meta, "generator_seed", file)),
+                            Long.parseLong(required(meta, "generator_counter", file))},
+                    Long.parseLong(required(meta, "data_cursor", file)),
+                    Double.parseDouble(required(meta, "best_validation_loss", file)),
+                    Integer.parseInt(required(meta, "best_step", file)),
+                    Integer.parseInt(required(meta, "evaluations_since_best", file)),
+                    Long.parseLong(required(meta, "tokens_seen", file)),
+                    Double.parseDouble(required(meta, "elapsed_seconds", file))));
+        } catch (NumberFormatException e) {
+            throw new KilnException(file + ": a training-state value is not a number (" + e.getMessage() + ")");
+        }
+    }
+
+    private static String required(Map<String, String> meta, String key, Path file) {
+        String value = meta.get(key);
+        if (value == null) {
+            throw new KilnException(file + " has no " + key + " in its metadata");
+        }
+        return value;
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    public String modelId() {
+        return modelId;
+    }
+
+    public Options hyperparameters() {
+        return hyperparameters;
+    }
+
+    public String tokenizerId() {
+        return tokenizerId;
+    }
+
+    public int step() {
+        return step;
+    }
+
+    /** The experiment config of the run that wrote it (empty for a bare model export). */
+    public Map<String, String> experiment() {
+        return experiment;
+    }
+
+    private static Object jsonValue(String value) {
+        if (value.equals("true") || value.equals("false")) {
+            return Boolean.parseBoolean(value);
+        }
+        if (value.matches("-?\\d{1,18}")) {
+            return Long.parseLong(value);
+        }
+        if (value.matches("-?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?")) {
+            double d = Double.parseDouble(value);
+            if (Double.isFinite(d)) {
+                return d;
+            }
+        }
+        return value;
+    }
+
+    static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(root)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new KilnException("cannot delete " + root + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package dev.kiln.trainer.eval;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.backend.Backend;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.tensor.GradMode;
+import dev.kiln.api.tensor.MemoryScope;
+import dev.kiln.api.tensor.Tensor;
+import dev.kiln.api.tokenizer.Tokenizer;
+import java.nio.IntBuffer;
+
+/**
+ * Scores a model on a token stream read front to back in consecutive windows of {@code context} predictions (each
+ * window sees only its own past, as in training). The loss is the backend's cross-entropy; the accuracy comes from the
+ * logits' argmax on the host; bits per byte divide the total by the bytes each predicted token decodes to.
+ */
+public final class Evaluator {
+    private final int[] bytesPerToken;
+
+    public Evaluator(Tokenizer tokenizer) {
+        bytesPerToken = new int[tokenizer.vocabSize()];
+        for (int id = 0; id < bytesPerToken.length; id++) {
+            bytesPerToken[id] = tokenizer.decodeBytes(new int[] {id}).length;
+        }
+    }
+
+    /**
+     * Evaluates at most {@code maxTokens} predictions (0: the whole stream) in batches of {@code batch} windows.
+     * The model is put in eval mode for the call and given back in the mode it was in.
+     */
+    public Evaluation evaluate(LanguageModel model, Backend backend, IntBuffer tokens, int context, int batch,
+                               long maxTokens) {
+        long available = tokens.limit() - 1L;
+        long wanted = maxTokens == 0 ? available : Math.min(available, maxTokens);
+        int windows = (int) (wanted / context);
+        if (windows == 0) {
+            throw new KilnException("the validation split has " + tokens.limit() + " tokens, fewer than one window of "
+                    + "context " + context + " + 1; use more data, a larger data.val_fraction or a smaller context");
+        }
+        int vocab = model.vocabSize();
+        double nats = 0;
+        long correct = 0;
+        long bytes = 0;
+        boolean wasTraining = model.isTraining();
+        model.eval();
+        try (var noGrad = GradMode.noGrad()) {
+            for (int first = 0; first < windows; first += batch) {
+                int rows = Math.min(batch, windows - first);
+                int[] x = new int[rows * context];
+                int[] y = new int[rows * context];
+                for (int r = 0; r < rows; r++) {
+                    int start = (first + r) * context;
+                    tokens.get(start, x, r * context, context);
+                    tokens.get(start + 1, y, r * context, context);
+                }
+                float[] logits;
+                try (MemoryScope scope = MemoryScope.open()) {
+                    Tensor output = model.forward(Tensor.ofInts(backend, x, rows, context));
+                    nats += output.crossEntropy(Tensor.ofInts(backend, y, rows, context), -100).item() * y.length;
+                    logits = output.toFloatArray();
+                }
+                for (int i = 0; i < y.length; i++) {
+                    int offset = i * vocab;
+                    int best = 0;
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (int v = 0; v < vocab; v++) {
+                        if (logits[offset + v] > max) {
+                            max = logits[offset + v];
+                            best = v;
+                        }
+                    }
+                    correct += best == y[i] ? 1 : 0;
+                    bytes += y[i] < bytesPerToken.length ? bytesPerToken[y[i]] : 0;
+                }
+            }
+        } finally {
+            model.train(wasTraining);
+        }
+        long predicted = (long) windows * context;
+        double loss = nats / predicted;
+        return new Evaluation(loss, Math.exp(loss), nats / Math.log(2) / Math.max(1, bytes), (double) correct / predicted,
+                predicted, bytes);
+    }
+}
