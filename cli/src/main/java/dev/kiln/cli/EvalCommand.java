@@ -1,0 +1,75 @@
+package dev.kiln.cli;
+
+import dev.kiln.api.io.Json;
+import dev.kiln.trainer.data.Corpus;
+import dev.kiln.trainer.eval.Evaluation;
+import dev.kiln.trainer.eval.Evaluator;
+import java.nio.IntBuffer;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code kiln eval}: scores a checkpoint on a text file or directory, read front to back. */
+@Command(name = "eval", description = "Loss, perplexity, bits per byte and next-token accuracy on a text.")
+final class EvalCommand implements Callable<Integer> {
+    @picocli.CommandLine.ParentCommand
+    Kiln kiln;
+
+    @Option(names = "--checkpoint", required = true, paramLabel = "DIR",
+            description = "A checkpoint, or a run directory (its best checkpoint).")
+    Path checkpoint;
+
+    @Option(names = "--data", required = true, paramLabel = "PATH", description = "A text file or a directory.")
+    Path data;
+
+    @Option(names = "--context", paramLabel = "N", description = "Window length (default: the run's train.context, "
+            + "else 64).")
+    Integer context;
+
+    @Option(names = "--batch-size", paramLabel = "B", defaultValue = "16")
+    int batchSize;
+
+    @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "0", description = "Tokens to score; 0: all.")
+    long maxTokens;
+
+    @Option(names = "--backend", paramLabel = "ID", defaultValue = "cpu")
+    String backend;
+
+    @Option(names = "--json", description = "Print one JSON object instead of a table.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        Corpus corpus = Corpus.read(data);
+        try (LoadedModel loaded = LoadedModel.load(kiln.plugins(), checkpoint, backend)) {
+            int window = context != null ? context
+                    : Integer.parseInt(loaded.checkpoint().experiment().getOrDefault("train.context", "64"));
+            window = Math.min(window, loaded.model().maxContext());
+            int[] ids = loaded.tokenizer().encode(corpus.text());
+            Evaluation e = new Evaluator(loaded.tokenizer()).evaluate(loaded.model(), loaded.backend(),
+                    IntBuffer.wrap(ids), window, batchSize, maxTokens);
+            if (json) {
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put("checkpoint", loaded.checkpoint().directory().toString());
+                result.put("data", corpus.name());
+                result.put("loss", e.loss());
+                result.put("perplexity", e.perplexity());
+                result.put("bits_per_byte", e.bitsPerByte());
+                result.put("accuracy", e.accuracy());
+                result.put("tokens", e.tokens());
+                result.put("bytes", e.bytes());
+                kiln.out.println(Json.write(result));
+            } else {
+                kiln.out.printf(Locale.ROOT, "checkpoint     %s%ndata           %s (%d tokens scored, %d bytes)%n"
+                                + "loss           %.4f nats per token%nperplexity     %.3f%nbits per byte  %.4f%n"
+                                + "accuracy       %.2f%%%n", loaded.checkpoint().directory(), corpus.name(), e.tokens(),
+                        e.bytes(), e.loss(), e.perplexity(), e.bitsPerByte(), 100 * e.accuracy());
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,98 @@
+package dev.kiln.cli;
+
+import dev.kiln.trainer.TrainingListener;
+import dev.kiln.trainer.eval.Evaluation;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * Shows a run as it goes. On a terminal one progress line is redrawn in place (bar, step, loss, tokens/s, ETA); when
+ * output goes to a file or a pipe every report is a plain line, so logs stay readable.
+ */
+final class ProgressPrinter implements TrainingListener {
+    private static final int BAR = 24;
+
+    private final PrintWriter out;
+    private final boolean terminal;
+    private boolean lineOpen;
+    private int firstStep;
+
+    ProgressPrinter(PrintWriter out, boolean terminal) {
+        this.out = out;
+        this.terminal = terminal;
+    }
+
+    /** Whether standard output is an interactive terminal. */
+    static boolean stdoutIsTerminal() {
+        java.io.Console console = System.console();
+        return console != null && console.isTerminal();
+    }
+
+    @Override
+    public void onMessage(String message) {
+        line(message);
+    }
+
+    @Override
+    public void onStart(Path runDirectory, int firstStep, int totalSteps, long parameters) {
+        this.firstStep = firstStep;
+        line(String.format(Locale.ROOT, "run: %s — %,d parameters, steps %d → %d", runDirectory, parameters,
+                firstStep, totalSteps));
+    }
+
+    @Override
+    public void onStep(StepReport r) {
+        double stepsPerSecond = r.tokensPerSecond() > 0 ? (r.step() - firstStep) / Math.max(1e-9,
+                r.elapsedSeconds()) : 0;
+        double eta = stepsPerSecond > 0 ? (r.totalSteps() - r.step()) / stepsPerSecond : 0;
+        String figures = String.format(Locale.ROOT, "step %d/%d  loss %.4f  lr %.2e  %,.0f tok/s  ETA %s", r.step(),
+                r.totalSteps(), r.loss(), r.lr(), r.tokensPerSecond(), duration(eta));
+        if (terminal) {
+            int filled = (int) Math.round(BAR * (double) r.step() / r.totalSteps());
+            out.print("\r[" + "#".repeat(filled) + "-".repeat(BAR - filled) + "] " + figures + "   ");
+            out.flush();
+            lineOpen = true;
+        } else {
+            out.println(figures);
+        }
+    }
+
+    @Override
+    public void onEvaluation(int step, Evaluation e, boolean best) {
+        line(String.format(Locale.ROOT, "eval  step %d: val loss %.4f  perplexity %.2f  %.4f bits/byte  accuracy "
+                + "%.1f%%%s", step, e.loss(), e.perplexity(), e.bitsPerByte(), 100 * e.accuracy(), best ? "  (best)" : ""));
+    }
+
+    @Override
+    public void onSkippedStep(int step, String reason) {
+        line("step " + step + " skipped: " + reason);
+    }
+
+    @Override
+    public void onCheckpoint(int step, Path directory) {
+        if (!terminal) {
+            out.println("checkpoint " + directory);
+        }
+    }
+
+    @Override
+    public void onSampleText(String text) {
+        out.print(text);
+        out.flush();
+    }
+
+    private void line(String text) {
+        if (lineOpen) {
+            out.println();
+            lineOpen = false;
+        }
+        out.println(text);
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format(Locale.ROOT, "%dh%02dm", s / 3600, s % 3600 / 60)
+                : s >= 60 ? String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60) : s + "s";
+    }
+}

@@ -1,0 +1,141 @@
+package dev.kiln.cli;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.trainer.ExperimentConfig;
+import dev.kiln.trainer.Trainer;
+import dev.kiln.trainer.TrainingResult;
+import dev.kiln.trainer.data.Corpus;
+import dev.kiln.trainer.eval.Evaluation;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code kiln train}: with no arguments, the bundled default experiment (a small GPT on tinyshakespeare with a BPE
+ * tokenizer on the cpu backend). Layers, each over the one before: the trainer's defaults, the bundled experiment, the
+ * {@code --config} file, the flags, then {@code key=value} arguments.
+ */
+@Command(name = "train", description = "Train a model; with no arguments, the default GPT on tinyshakespeare.")
+final class TrainCommand implements Callable<Integer> {
+    @ParentCommand
+    Kiln kiln;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Experiment file (.json, .yaml).")
+    Path config;
+
+    @Option(names = "--model", paramLabel = "ID", description = "Model plugin id (model.id).")
+    String model;
+
+    @Option(names = "--tokenizer", paramLabel = "ID", description = "Tokenizer plugin id (tokenizer.id).")
+    String tokenizer;
+
+    @Option(names = "--backend", paramLabel = "ID", description = "Backend plugin id (backend.id).")
+    String backend;
+
+    @Option(names = "--data", paramLabel = "PATH", description = "A text file or a directory (data.path); "
+            + "default: the bundled tinyshakespeare.")
+    String data;
+
+    @Option(names = "--resume", paramLabel = "DIR", description = "Continue a run (its directory or a checkpoint).")
+    Path resume;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<model>-<time>).")
+    Path out;
+
+    @Parameters(paramLabel = "KEY=VALUE", description = "Config overrides, e.g. train.steps=500 model.n_layer=6.")
+    List<String> overrides = new ArrayList<>();
+
+    @Override
+    public Integer call() {
+        Map<String, String> layered = new LinkedHashMap<>();
+        putIfSet(layered, "model.id", model);
+        putIfSet(layered, "tokenizer.id", tokenizer);
+        putIfSet(layered, "backend.id", backend);
+        putIfSet(layered, "data.path", data);
+        layered.putAll(ConfigFiles.overrides(overrides));
+
+        ProgressPrinter progress = new ProgressPrinter(kiln.out, ProgressPrinter.stdoutIsTerminal());
+        Trainer trainer = new Trainer(kiln.plugins(), progress);
+        TrainingResult result;
+        try (Interruption interruption = Interruption.onSignal(trainer::requestStop)) {
+            if (resume != null) {
+                if (config != null || out != null) {
+                    throw new KilnException("--resume continues a run with its own config and directory; drop "
+                            + "--config and --out (key=value overrides still apply)");
+                }
+                result = trainer.resume(resume, layered, bundledCorpus());
+            } else {
+                ExperimentConfig experiment = ExperimentConfig.defaults().with(bundledExperiment());
+                if (config != null) {
+                    experiment = experiment.with(ConfigFiles.read(config));
+                }
+                experiment = experiment.with(layered);
+                Path runDirectory = out != null ? out : Path.of("runs", experiment.id("model") + "-"
+                        + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+                result = trainer.train(experiment, bundledCorpus(), runDirectory);
+            }
+            report(result);
+        }
+        return 0;
+    }
+
+    private void report(TrainingResult result) {
+        kiln.out.println();
+        Evaluation e = result.evaluation();
+        if (e != null) {
+            kiln.out.printf(Locale.ROOT, "validation: %.4f bits per byte (loss %.4f nats per token, perplexity %.2f, "
+                    + "accuracy %.1f%%) after %d steps%n", e.bitsPerByte(), e.loss(), e.perplexity(), 100 * e.accuracy(),
+                    result.steps());
+        }
+        kiln.out.printf(Locale.ROOT, "wall time: %.1f s (%s)%n", result.wallSeconds(),
+                result.stopReason().name().toLowerCase(Locale.ROOT).replace('_', ' '));
+        kiln.out.println("run saved in " + result.runDirectory() + " (latest checkpoint "
+                + (result.lastCheckpoint() == null ? "none" : result.runDirectory().relativize(result.lastCheckpoint()))
+                + ", metrics.jsonl, loss.svg)");
+        kiln.out.flush();
+    }
+
+    private static void putIfSet(Map<String, String> map, String key, String value) {
+        if (value != null) {
+            map.put(key, value);
+        }
+    }
+
+    /** The experiment `kiln train` runs with no arguments. */
+    static Map<String, String> bundledExperiment() {
+        try (InputStream in = TrainCommand.class.getResourceAsStream("default-experiment.json")) {
+            if (in == null) {
+                throw new KilnException("the bundled default-experiment.json is missing from the kiln cli jar");
+            }
+            return ConfigFiles.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8),
+                    Path.of("default-experiment.json"));
+        } catch (IOException e) {
+            throw new KilnException("cannot read the bundled default experiment: " + e.getMessage(), e);
+        }
+    }
+
+    /** tinyshakespeare, shipped inside the cli jar. */
+    static Corpus bundledCorpus() {
+        try (InputStream in = TrainCommand.class.getResourceAsStream("tinyshakespeare.txt")) {
+            if (in == null) {
+                throw new KilnException("the bundled tinyshakespeare.txt is missing from the kiln cli jar");
+            }
+            return Corpus.of("tinyshakespeare (bundled)", new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new KilnException("cannot read the bundled corpus: " + e.getMessage(), e);
+        }
+    }
+}

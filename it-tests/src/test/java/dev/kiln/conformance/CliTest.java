@@ -1,0 +1,290 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.api.io.Json;
+import dev.kiln.cli.Kiln;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.module.ResolvedModule;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The kiln command as users type it: exit codes, one-line errors, every subcommand, outside plugins, Ctrl-C. */
+class CliTest {
+    private static Path corpus;
+
+    @BeforeAll
+    static void smallCorpus(@TempDir Path dir) throws IOException {
+        corpus = dir.resolve("shakespeare-head.txt");
+        Files.writeString(corpus, Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt"))
+                .substring(0, 60_000));
+    }
+
+    record Outcome(int code, String out, String err) {
+        List<String> errLines() {
+            return err.lines().filter(l -> !l.isBlank()).toList();
+        }
+    }
+
+    static Outcome kiln(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Kiln.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Outcome(code, out.toString(), err.toString());
+    }
+
+    /** The tiny model every training test here uses, as key=value arguments. */
+    private static List<String> tiny(Path cache) {
+        return List.of("model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.n_positions=32",
+                "train.context=32", "train.batch_size=4", "tokenizer.vocab_size=300", "train.eval_tokens=2048",
+                "data.cache=" + cache);
+    }
+
+    private static String[] args(List<String> first, List<String> rest) {
+        List<String> all = new ArrayList<>(first);
+        all.addAll(rest);
+        return all.toArray(String[]::new);
+    }
+
+    @Test
+    void pluginsListsEveryProviderWithModuleVersionAndAvailability() {
+        Outcome o = kiln("plugins");
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().lines().anyMatch(l -> l.matches("backend\\s+cpu\\s+dev\\.kiln\\.backend\\.cpu\\s+"
+                + "\\d+\\.\\d+\\.\\d+\\S*\\s+\\d+\\s+yes")), o.out());
+        for (String id : List.of("gpt", "lstm", "bpe", "char")) {
+            assertTrue(o.out().lines().anyMatch(l -> l.split("\\s+").length > 1 && l.split("\\s+")[1].equals(id)),
+                    id + " in " + o.out());
+        }
+    }
+
+    @Test
+    void theDefaultRunShortenedTrainsSamplesAndReports(@TempDir Path dir) {
+        // the bundled corpus and the bundled default experiment, made small by overrides
+        Outcome o = kiln(args(List.of("train", "--out", dir.resolve("run").toString(), "train.steps=20",
+                "train.eval_every=20", "train.sample_tokens=30", "train.sample_prompt=ROMEO:"), tiny(dir.resolve("c"))));
+        assertEquals(0, o.code(), o.err() + o.out());
+        assertTrue(o.out().contains("tinyshakespeare (bundled)"), o.out());
+        assertTrue(o.out().matches("(?s).*validation: \\d+\\.\\d+ bits per byte.*"), o.out());
+        assertTrue(o.out().contains("wall time:") && o.out().contains("ROMEO:"), o.out());
+        assertTrue(Files.isRegularFile(dir.resolve("run/config.json")));
+        assertTrue(Files.isRegularFile(dir.resolve("run/loss.svg")));
+
+        Outcome generated = kiln("generate", "--checkpoint", dir.resolve("run").toString(), "--prompt", "KING:",
+                "--max-tokens", "12", "--seed", "3");
+        assertEquals(0, generated.code(), generated.err());
+        assertTrue(generated.out().startsWith("KING:") && generated.out().length() > 6, generated.out());
+        Outcome greedy1 = kiln("generate", "--checkpoint", dir.resolve("run").toString(), "--prompt", "KING:",
+                "--max-tokens", "12", "--temperature", "0");
+        Outcome greedy2 = kiln("generate", "--checkpoint", dir.resolve("run").toString(), "--prompt", "KING:",
+                "--max-tokens", "12", "--temperature", "0", "--seed", "99");
+        assertEquals(greedy1.out(), greedy2.out(), "greedy ignores the seed");
+
+        Outcome scored = kiln("eval", "--checkpoint", dir.resolve("run").toString(), "--data", corpus.toString(),
+                "--max-tokens", "2048", "--json");
+        assertEquals(0, scored.code(), scored.err());
+        Map<?, ?> json = (Map<?, ?>) Json.parse(scored.out().trim(), "eval output");
+        double bpb = ((Number) json.get("bits_per_byte")).doubleValue();
+        assertTrue(bpb > 1 && bpb < 8, "bits per byte " + bpb);
+        assertTrue(((Number) json.get("accuracy")).doubleValue() > 0);
+    }
+
+    @Test
+    void resumingARunFromTheCommandLineContinuesIt(@TempDir Path dir) {
+        Path run = dir.resolve("run");
+        assertEquals(0, kiln(args(List.of("train", "--data", corpus.toString(), "--out", run.toString(),
+                "train.steps=6", "train.eval_every=3", "train.sample_tokens=0"), tiny(dir.resolve("c")))).code());
+        Outcome again = kiln(args(List.of("train", "--data", corpus.toString(), "--out", run.toString(),
+                "train.steps=6"), tiny(dir.resolve("c"))));
+        assertEquals(1, again.code());
+        assertTrue(again.err().contains("already holds a run"), again.err());
+        Outcome resumed = kiln("train", "--resume", run.toString(), "train.steps=9");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("resuming") && resumed.out().contains("after 9 steps"), resumed.out());
+    }
+
+    @Test
+    void mistakesAreOneClearLineAndAStackTraceOnlyWhenVerbose(@TempDir Path dir) throws IOException {
+        Outcome unknown = kiln("train", "--model", "transformerz", "--data", corpus.toString(), "--out",
+                dir.resolve("r1").toString());
+        assertEquals(1, unknown.code());
+        assertEquals(1, unknown.errLines().size(), unknown.err());
+        assertTrue(unknown.err().contains("unknown model 'transformerz'") && unknown.err().contains("gpt")
+                && unknown.err().contains("lstm"), unknown.err());
+
+        Path config = dir.resolve("experiment.yaml");
+        Files.writeString(config, "model:\n  id: gpt\n  n_layer: 1\ntrain:\n  stpes: 10\n");
+        Outcome typo = kiln("train", "--config", config.toString(), "--data", corpus.toString());
+        assertEquals(1, typo.code());
+        assertEquals(1, typo.errLines().size(), typo.err());
+        assertTrue(typo.err().contains("train.stpes") && typo.err().contains("did you mean train.steps"), typo.err());
+
+        Outcome verbose = kiln("train", "--config", config.toString(), "--data", corpus.toString(), "--verbose");
+        assertTrue(verbose.err().contains("at dev.kiln.trainer.ExperimentConfig"), verbose.err());
+
+        Outcome missing = kiln("train", "--data", dir.resolve("nothing.txt").toString());
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("nothing.txt does not exist"), missing.err());
+
+        Path empty = Files.createFile(dir.resolve("empty.txt"));
+        assertTrue(kiln("train", "--data", empty.toString()).err().contains("is empty"));
+
+        Outcome badModelOption = kiln("train", "--data", corpus.toString(), "--out", dir.resolve("r2").toString(),
+                "model.n_layers=2", "data.cache=" + dir.resolve("c"), "tokenizer.vocab_size=300");
+        assertEquals(1, badModelOption.code());
+        assertTrue(badModelOption.err().contains("n_layers"), badModelOption.err());
+
+        Outcome usage = kiln("train", "--no-such-flag");
+        assertEquals(2, usage.code());
+    }
+
+    @Test
+    void jsonConfigFilesAreReadAndTheEffectiveConfigIsSaved(@TempDir Path dir) throws IOException {
+        Path config = dir.resolve("lstm.json");
+        Files.writeString(config, """
+                {"model": {"id": "lstm", "embed_size": 16, "hidden_size": 32},
+                 "tokenizer": "char",
+                 "train": {"steps": 4, "eval_every": 4, "batch_size": 2, "context": 16, "sample_tokens": 5}}
+                """);
+        Outcome o = kiln("train", "--config", config.toString(), "--data", corpus.toString(), "--out",
+                dir.resolve("run").toString(), "data.cache=" + dir.resolve("c"));
+        assertEquals(0, o.code(), o.err());
+        Map<?, ?> saved = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("run/config.json")), "config");
+        assertEquals("lstm", saved.get("model.id"));
+        assertEquals("char", saved.get("tokenizer.id"));
+        assertEquals("16", saved.get("model.embed_size"));
+        assertFalse(saved.containsKey("model.n_layer"), "the default GPT's options are gone: " + saved);
+    }
+
+    @Test
+    void tokenizerCommandsTrainEncodeAndDecode(@TempDir Path dir) {
+        Path gpt2 = SharedData.shared().resolve("data/tiktoken/gpt2.tiktoken");
+        Outcome encoded = kiln("tokenizer", "encode", "--tokenizer", gpt2.toString(), "--text", "hello world");
+        assertEquals(0, encoded.code(), encoded.err());
+        assertEquals("[31373,995]", encoded.out().trim().replace(" ", ""));
+        Outcome decoded = kiln("tokenizer", "decode", "--tokenizer", gpt2.toString(), "--ids", "[31373, 995]");
+        assertEquals("hello world", decoded.out().strip());
+
+        Path trained = dir.resolve("tokenizer.json");
+        Outcome train = kiln("tokenizer", "train", "--data", corpus.toString(), "--out", trained.toString(),
+                "vocab_size=320");
+        assertEquals(0, train.code(), train.err());
+        Outcome roundTrip = kiln("tokenizer", "encode", "--tokenizer", trained.toString(), "--text", "To be, or not");
+        String ids = roundTrip.out().trim();
+        assertEquals("To be, or not", kiln("tokenizer", "decode", "--tokenizer", trained.toString(), "--ids", ids)
+                .out().strip());
+        Outcome outside = kiln("tokenizer", "decode", "--tokenizer", trained.toString(), "--ids", "[99999]");
+        assertEquals(1, outside.code());
+        assertTrue(outside.err().contains("99999"), outside.err());
+    }
+
+    @Test
+    void benchComparesBackendsSideBySide() {
+        Outcome o = kiln("bench", "--workload", "gpt-mini", "--backends", "cpu,cpu", "--batch-size", "1",
+                "--steps", "1", "--warmup", "0");
+        assertEquals(0, o.code(), o.err());
+        List<String> rows = o.out().lines().filter(l -> l.startsWith("cpu")).toList();
+        assertEquals(2, rows.size(), o.out());
+        // kernels add in one fixed order and use their own exp/tanh, so a cold and a warm JIT give the same bits
+        assertTrue(rows.get(1).matches("cpu\\s+\\d+\\s+0\\.000e\\+00\\s+0\\.000e\\+00"),
+                "the same backend agrees with itself exactly: " + rows.get(1));
+        Outcome unknown = kiln("bench", "--backends", "cpu,cuda");
+        assertTrue(unknown.err().contains("unknown backend 'cuda'"), unknown.err());
+    }
+
+    /** Compiles the bigram plugin (src/test/plugin-src) against the api module and packs it as a jar in a folder. */
+    static Path buildOutsidePlugin(Path dir) throws IOException, InterruptedException {
+        Path sources = Path.of(System.getProperty("kiln.plugin.sources"), "org.example.bigram");
+        Path classes = dir.resolve("classes");
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        ResolvedModule api = ModuleLayer.boot().configuration().findModule("dev.kiln.api").orElseThrow();
+        Path apiLocation = Path.of(api.reference().location().orElseThrow());
+        List<String> javac = new ArrayList<>(List.of(tool("javac"), "--module-path", apiLocation.toString(), "-d",
+                classes.toString()));
+        try (Stream<Path> walk = Files.walk(sources)) {
+            walk.filter(p -> p.toString().endsWith(".java")).forEach(p -> javac.add(p.toString()));
+        }
+        run(javac);
+        run(List.of(tool("jar"), "--create", "--file", plugins.resolve("bigram.jar").toString(), "-C",
+                classes.toString(), "."));
+        return plugins;
+    }
+
+    private static String tool(String name) {
+        return Path.of(System.getProperty("java.home"), "bin", name).toString();
+    }
+
+    private static void run(List<String> command) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, process.waitFor(), String.join(" ", command) + "\n" + output);
+    }
+
+    @Test
+    void aModelPluginBuiltOutsideKilnIsFoundTrainedAndSampledWithNoRebuild(@TempDir Path dir) throws Exception {
+        Path plugins = buildOutsidePlugin(dir);
+        Outcome listed = kiln("plugins", "--plugin-path", plugins.toString());
+        assertTrue(listed.out().lines().anyMatch(l -> l.matches("model\\s+bigram\\s+org\\.example\\.bigram.*yes")),
+                listed.out());
+        Outcome trained = kiln(args(List.of("train", "--plugin-path", plugins.toString(), "--model", "bigram",
+                "--data", corpus.toString(), "--out", dir.resolve("run").toString(), "train.steps=30",
+                "train.eval_every=30", "train.sample_tokens=10", "train.lr=0.05"), List.of("train.context=32",
+                "train.batch_size=8", "tokenizer.vocab_size=300", "data.cache=" + dir.resolve("c"))));
+        assertEquals(0, trained.code(), trained.err() + trained.out());
+        assertTrue(trained.out().contains("bits per byte"), trained.out());
+        Outcome generated = kiln("generate", "--plugin-path", plugins.toString(), "--checkpoint",
+                dir.resolve("run").toString(), "--prompt", "The", "--max-tokens", "5");
+        assertEquals(0, generated.code(), generated.err());
+        Outcome without = kiln("generate", "--checkpoint", dir.resolve("run").toString(), "--prompt", "The");
+        assertTrue(without.err().contains("unknown model 'bigram'"), without.err());
+    }
+
+    @Test
+    void sigtermDuringTrainingWritesAFinalCheckpoint(@TempDir Path dir) throws Exception {
+        Path app = Path.of(System.getProperty("kiln.cli.app"));
+        List<String> command = new ArrayList<>();
+        command.add(tool("java"));
+        command.addAll(List.of(System.getProperty("kiln.jvm.flags").trim().split("\\s+")));
+        command.addAll(List.of("--module-path", app.resolve("lib").toString(), "-m", "dev.kiln.cli/dev.kiln.cli.Kiln"));
+        command.addAll(List.of(args(List.of("train", "--data", corpus.toString(), "--out",
+                dir.resolve("run").toString(), "train.steps=100000", "train.log_every=1", "train.eval_every=100000"),
+                tiny(dir.resolve("c")))));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        StringBuilder output = new StringBuilder();
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                output.append(line).append('\n');
+                if (line.startsWith("step 5/")) {                            // SIGTERM, as a scheduler sends it
+                    new ProcessBuilder("kill", "-TERM", Long.toString(process.pid())).start().waitFor();
+                }
+            }
+        }
+        assertTrue(process.waitFor(60, TimeUnit.SECONDS), output.toString());
+        assertTrue(output.toString().contains("interrupted"), output.toString());
+        Path checkpoint;
+        try (Stream<Path> list = Files.list(dir.resolve("run/checkpoints"))) {
+            checkpoint = list.filter(p -> p.getFileName().toString().startsWith("step-")).findFirst().orElseThrow();
+        }
+        assertTrue(Files.isRegularFile(checkpoint.resolve("training_state.safetensors")), checkpoint.toString());
+        Outcome resumed = kiln("train", "--resume", dir.resolve("run").toString(), "train.steps=8",
+                "train.eval_every=8", "train.sample_tokens=0");
+        assertEquals(0, resumed.code(), resumed.err());
+    }
+}

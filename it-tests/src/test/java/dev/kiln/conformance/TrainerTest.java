@@ -1,0 +1,293 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.io.Json;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.trainer.ExperimentConfig;
+import dev.kiln.trainer.Plugins;
+import dev.kiln.trainer.Trainer;
+import dev.kiln.trainer.TrainingListener;
+import dev.kiln.trainer.TrainingResult;
+import dev.kiln.trainer.checkpoint.Checkpoint;
+import dev.kiln.trainer.checkpoint.CheckpointStore;
+import dev.kiln.trainer.data.Corpus;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The trainer end to end on small models: exact resumption, caches, skipped steps, fine-tuning, checkpoint errors. */
+class TrainerTest {
+    private static Corpus corpus;
+
+    @BeforeAll
+    static void readCorpus() throws IOException {
+        String text = Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt"));
+        corpus = Corpus.of("tinyshakespeare head", text.substring(0, 60_000));
+    }
+
+    static Plugins plugins() {
+        return Plugins.load(ModuleLayer.boot());
+    }
+
+    /** A tiny GPT on a 300-token BPE vocabulary, with every step logged. */
+    static ExperimentConfig tinyGpt(Path cache, String... overrides) {
+        Map<String, String> values = new java.util.LinkedHashMap<>(Map.of(
+                "model.id", "gpt", "model.n_layer", "1", "model.n_head", "2", "model.n_embd", "32",
+                "model.n_positions", "32", "tokenizer.vocab_size", "300", "backend.threads", "2",
+                "train.batch_size", "4", "train.context", "32", "data.cache", cache.toString()));
+        values.putAll(Map.of("train.warmup", "5", "train.log_every", "1", "train.eval_every", "10",
+                "train.eval_tokens", "2048", "train.sample_tokens", "0", "train.lr", "3e-3"));
+        for (int i = 0; i < overrides.length; i += 2) {
+            values.put(overrides[i], overrides[i + 1]);
+        }
+        return ExperimentConfig.defaults().with(values);
+    }
+
+    static List<Map<?, ?>> metrics(Path run, String type) throws IOException {
+        List<Map<?, ?>> records = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            Map<?, ?> record = (Map<?, ?>) Json.parse(line, "metrics");
+            if (type.equals(record.get("type"))) {
+                records.add(record);
+            }
+        }
+        return records;
+    }
+
+    private static double[] column(List<Map<?, ?>> records, String key) {
+        return records.stream().mapToDouble(r -> ((Number) r.get(key)).doubleValue()).toArray();
+    }
+
+    @Test
+    void stoppingAndResumingGivesTheLossesOfAnUninterruptedRun(@TempDir Path dir) throws IOException {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "40", "model.dropout", "0.1");
+        TrainingResult straight = new Trainer(plugins(), new TrainingListener() { }).train(config, corpus,
+                dir.resolve("straight"));
+        assertEquals(40, straight.steps());
+
+        // stop between evaluations, as Ctrl-C would: the trainer finishes the step and writes a checkpoint
+        TrainingResult stopped = firstRun(config, dir.resolve("resumed"));
+        assertEquals(TrainingResult.StopReason.INTERRUPTED, stopped.stopReason());
+        assertEquals(13, stopped.steps());
+        assertTrue(stopped.lastCheckpoint().endsWith("step-0000013"), stopped.lastCheckpoint().toString());
+
+        TrainingResult resumed = new Trainer(plugins(), new TrainingListener() { }).resume(dir.resolve("resumed"),
+                Map.of(), corpus);
+        assertEquals(40, resumed.steps());
+        assertArrayEquals(column(metrics(dir.resolve("straight"), "train"), "loss"),
+                column(metrics(dir.resolve("resumed"), "train"), "loss"), "every step's loss, bit for bit");
+        assertArrayEquals(column(metrics(dir.resolve("straight"), "eval"), "val_loss"),
+                column(metrics(dir.resolve("resumed"), "eval"), "val_loss"));
+        assertEquals(straight.evaluation().bitsPerByte(), resumed.evaluation().bitsPerByte());
+    }
+
+    private TrainingResult firstRun(ExperimentConfig config, Path run) {
+        Trainer[] holder = new Trainer[1];
+        holder[0] = new Trainer(plugins(), new TrainingListener() {
+            @Override
+            public void onStep(StepReport report) {
+                if (report.step() == 13) {
+                    holder[0].requestStop();
+                }
+            }
+        });
+        return holder[0].train(config, corpus, run);
+    }
+
+    @Test
+    void theTokenStreamAndTokenizerAreCachedUntilTheCorpusChanges(@TempDir Path dir) {
+        List<String> messages = new ArrayList<>();
+        TrainingListener record = new TrainingListener() {
+            @Override
+            public void onMessage(String message) {
+                messages.add(message);
+            }
+        };
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "2", "train.eval_every", "2");
+        new Trainer(plugins(), record).train(config, corpus, dir.resolve("a"));
+        assertTrue(messages.stream().anyMatch(m -> m.startsWith("tokenizer: trained")), messages.toString());
+        assertFalse(messages.stream().anyMatch(m -> m.contains(", cached)")), messages.toString());
+        messages.clear();
+        new Trainer(plugins(), record).train(config, corpus, dir.resolve("b"));
+        assertTrue(messages.stream().anyMatch(m -> m.startsWith("tokenizer: reused")), messages.toString());
+        assertTrue(messages.stream().anyMatch(m -> m.contains(", cached)")), messages.toString());
+        messages.clear();
+        Corpus changed = Corpus.of("changed", corpus.text().replace("Citizen", "Burgher"));
+        new Trainer(plugins(), record).train(config, changed, dir.resolve("c"));
+        assertTrue(messages.stream().anyMatch(m -> m.startsWith("tokenizer: trained")), messages.toString());
+        assertFalse(messages.stream().anyMatch(m -> m.contains(", cached)")), messages.toString());
+    }
+
+    @Test
+    void nonFiniteStepsAreSkippedAndTooManyStopTheRunKeepingTheLastGoodCheckpoint(@TempDir Path dir)
+            throws IOException {
+        // a learning rate of 1e30 blows the weights up after one step: every later loss overflows
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "20", "train.eval_every", "1",
+                "train.lr", "1e30", "train.min_lr", "0", "train.warmup", "0", "train.max_bad_steps", "3",
+                "train.grad_clip", "0");
+        List<Integer> skipped = new ArrayList<>();
+        KilnException e = assertThrows(KilnException.class, () -> new Trainer(plugins(), new TrainingListener() {
+            @Override
+            public void onSkippedStep(int step, String reason) {
+                skipped.add(step);
+            }
+        }).train(config, corpus, dir.resolve("run")));
+        assertTrue(e.getMessage().contains("non-finite") && e.getMessage().contains("step-0000001"), e.getMessage());
+        assertEquals(List.of(2, 3, 4), skipped);
+        assertEquals(3, metrics(dir.resolve("run"), "skip").size());
+        Path good = CheckpointStore.resolve(dir.resolve("run"), false);
+        assertTrue(good.endsWith("step-0000001"), good.toString());
+        try (Stream<Path> list = Files.list(dir.resolve("run/checkpoints"))) {
+            assertEquals(List.of("index.json", "step-0000001"), list.map(p -> p.getFileName().toString()).sorted()
+                    .toList(), "nothing half-written, nothing after the last good step");
+        }
+        Checkpoint.open(good).trainingState().orElseThrow();
+    }
+
+    @Test
+    void fineTuningStartsFromACheckpointsWeightsWithAFreshSchedule(@TempDir Path dir) throws IOException {
+        ExperimentConfig base = tinyGpt(dir.resolve("cache"), "train.steps", "60", "train.eval_every", "60");
+        TrainingResult pretrained = new Trainer(plugins(), new TrainingListener() { }).train(base, corpus,
+                dir.resolve("base"));
+        Path other = dir.resolve("other.txt");
+        Files.writeString(other, corpus.text().substring(30_000) + corpus.text().substring(0, 30_000));
+        ExperimentConfig fineTune = tinyGpt(dir.resolve("cache"), "train.steps", "5", "train.eval_every", "5",
+                "data.path", other.toString(), "train.init_from", dir.resolve("base").toString(),
+                "train.lr", "1e-4", "train.warmup", "0");
+        TrainingResult tuned = new Trainer(plugins(), new TrainingListener() { }).train(fineTune, null,
+                dir.resolve("tuned"));
+        double firstLoss = column(metrics(dir.resolve("tuned"), "train"), "loss")[0];
+        double fresh = column(metrics(dir.resolve("base"), "train"), "loss")[0];
+        assertTrue(firstLoss < fresh - 0.5, "starts from the trained weights: " + firstLoss + " vs fresh " + fresh);
+        assertEquals(5, tuned.steps(), "a new schedule counts from zero");
+        assertEquals(Files.readString(pretrained.lastCheckpoint().resolve("tokenizer.json")),
+                Files.readString(tuned.lastCheckpoint().resolve("tokenizer.json")), "the checkpoint's tokenizer");
+    }
+
+    @Test
+    void checkpointsOfAnotherShapeOrModelOrCorruptedAreClearErrors(@TempDir Path dir) throws IOException {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "1", "train.eval_every", "1");
+        Path checkpoint = new Trainer(plugins(), new TrainingListener() { }).train(config, corpus,
+                dir.resolve("run")).lastCheckpoint();
+        var backend = plugins().backend("cpu", Options.defaults());
+        var gpt = plugins().models().get("gpt");
+        LanguageModel loaded = Checkpoint.open(checkpoint).loadModel(gpt, backend, new Generator(0));
+        assertEquals("gpt", loaded.modelId());
+
+        Path wide = copy(checkpoint, dir.resolve("wide"));
+        Files.writeString(wide.resolve("config.json"), Files.readString(wide.resolve("config.json"))
+                .replace("\"n_embd\":32", "\"n_embd\":64"));
+        KilnException shape = assertThrows(KilnException.class,
+                () -> Checkpoint.open(wide).loadModel(gpt, backend, new Generator(0)));
+        assertTrue(shape.getMessage().contains("transformer.") && shape.getMessage().contains("[300, 32]")
+                && shape.getMessage().contains("[300, 64]"), shape.getMessage());
+
+        Path lstm = copy(checkpoint, dir.resolve("lstm"));
+        Files.writeString(lstm.resolve("config.json"), Files.readString(lstm.resolve("config.json"))
+                .replace("\"model\":\"gpt\"", "\"model\":\"lstm\"").replaceAll("\"hyperparameters\":\\{[^}]*}",
+                        "\"hyperparameters\":{\"vocab_size\":300,\"embed_size\":8,\"hidden_size\":8}"));
+        KilnException other = assertThrows(KilnException.class, () -> Checkpoint.open(lstm)
+                .loadModel(plugins().models().get("lstm"), backend, new Generator(0)));
+        assertTrue(other.getMessage().contains("has no tensor"), other.getMessage());
+        KilnException mismatch = assertThrows(KilnException.class,
+                () -> Checkpoint.open(lstm).loadModel(gpt, backend, new Generator(0)));
+        assertTrue(mismatch.getMessage().contains("holds a lstm model"), mismatch.getMessage());
+
+        Path truncated = copy(checkpoint, dir.resolve("truncated"));
+        byte[] weights = Files.readAllBytes(truncated.resolve("model.safetensors"));
+        Files.write(truncated.resolve("model.safetensors"), java.util.Arrays.copyOf(weights, weights.length / 2));
+        KilnException corrupt = assertThrows(KilnException.class,
+                () -> Checkpoint.open(truncated).loadModel(gpt, backend, new Generator(0)));
+        assertTrue(corrupt.getMessage().contains("model.safetensors"), corrupt.getMessage());
+
+        Files.delete(truncated.resolve("tokenizer.json"));
+        KilnException missing = assertThrows(KilnException.class, () -> Checkpoint.open(truncated));
+        assertTrue(missing.getMessage().contains("tokenizer.json"), missing.getMessage());
+        backend.close();
+    }
+
+    private static Path copy(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (Stream<Path> files = Files.list(from)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+        return to;
+    }
+
+    @Test
+    void onlyTheNewestCheckpointsAndTheBestAreKept(@TempDir Path dir) throws IOException {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "12", "train.eval_every", "2",
+                "train.keep", "2");
+        TrainingResult result = new Trainer(plugins(), new TrainingListener() { }).train(config, corpus,
+                dir.resolve("run"));
+        List<String> kept;
+        try (Stream<Path> list = Files.list(dir.resolve("run/checkpoints"))) {
+            kept = list.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("step-")).sorted().toList();
+        }
+        Path best = CheckpointStore.resolve(dir.resolve("run"), true);
+        assertTrue(kept.containsAll(List.of("step-0000010", "step-0000012")), kept.toString());
+        assertTrue(kept.contains(best.getFileName().toString()));
+        assertTrue(kept.size() <= 3, kept.toString());
+        assertTrue(result.lastCheckpoint().endsWith("step-0000012"));
+        String svg = Files.readString(dir.resolve("run/loss.svg"), StandardCharsets.UTF_8);
+        assertTrue(svg.startsWith("<svg") && svg.contains("polyline") && svg.contains("validation"), svg);
+        assertEquals(12, metrics(dir.resolve("run"), "train").size());
+        assertEquals(6, metrics(dir.resolve("run"), "eval").size());
+    }
+
+    @Test
+    void configKeysAreCheckedAndSectionsFollowTheirPlugin() {
+        KilnException typo = assertThrows(KilnException.class,
+                () -> ExperimentConfig.defaults().with(Map.of("train.stpes", "5")));
+        assertTrue(typo.getMessage().contains("train.stpes") && typo.getMessage().contains("did you mean train.steps"),
+                typo.getMessage());
+        KilnException section = assertThrows(KilnException.class,
+                () -> ExperimentConfig.defaults().with(Map.of("optimiser.lr", "5")));
+        assertTrue(section.getMessage().contains("optimiser.lr"), section.getMessage());
+        KilnException value = assertThrows(KilnException.class,
+                () -> ExperimentConfig.defaults().with(Map.of("steps", "many")).train());
+        assertTrue(value.getMessage().contains("steps=many"), value.getMessage());
+        ExperimentConfig gpt = ExperimentConfig.defaults().with(Map.of("model.n_layer", "2", "steps", "7"));
+        assertEquals("7", gpt.get("train.steps"), "a bare train key");
+        ExperimentConfig lstm = gpt.with(Map.of("model", "lstm"));
+        assertEquals(Map.of(), lstm.pluginOptions("model").values(), "the gpt options leave with the gpt");
+    }
+
+    @Test
+    void badDataIsOneClearError(@TempDir Path dir) throws IOException {
+        Path empty = Files.createFile(dir.resolve("empty.txt"));
+        assertTrue(assertThrows(KilnException.class, () -> Corpus.read(empty)).getMessage()
+                .contains("empty.txt is empty"));
+        Path binary = Files.write(dir.resolve("model.bin"), new byte[] {'a', 'b', 0, 1, 2});
+        assertTrue(assertThrows(KilnException.class, () -> Corpus.read(binary)).getMessage()
+                .contains("looks binary"));
+        Path latin1 = Files.write(dir.resolve("latin1.txt"), new byte[] {'c', 'a', 'f', (byte) 0xE9});
+        assertTrue(assertThrows(KilnException.class, () -> Corpus.read(latin1)).getMessage()
+                .contains("not UTF-8"));
+        assertTrue(assertThrows(KilnException.class, () -> Corpus.read(dir.resolve("missing.txt"))).getMessage()
+                .contains("does not exist"));
+        Path folder = Files.createDirectories(dir.resolve("texts"));
+        Files.writeString(folder.resolve("b.txt"), "second");
+        Files.writeString(folder.resolve("a.txt"), "first");
+        Files.writeString(folder.resolve(".hidden"), "skipped");
+        assertEquals("first\nsecond", Corpus.read(folder).text());
+    }
+}
