@@ -22,8 +22,19 @@ final class Backends {
             if (!provider.probe().available()) {
                 continue;
             }
+            if (provider.id().equals("opencl")) {
+                out.add(new Configured("opencl", provider, Options.defaults()));
+                // the other matmul kernel than the device's default (the GPU one when PoCL runs the tests)
+                out.add(new Configured("opencl (tiled matmul)", provider, Options.of("matmul", "tiled")));
+                out.add(new Configured("opencl (rows matmul)", provider, Options.of("matmul", "rows")));
+                continue;
+            }
+            if (!provider.id().equals("cpu")) {
+                out.add(new Configured(provider.id(), provider, Options.defaults()));
+                continue;
+            }
             out.add(new Configured(provider.id(), provider, Options.of("threads", "2")));
-            if (provider.id().equals("cpu")) {
+            {
                 out.add(new Configured("cpu (scalar)", provider, Options.of("threads", "2", "vector.bits", "0")));
                 out.add(new Configured("cpu (1 thread)", provider, Options.of("threads", "1")));
             }

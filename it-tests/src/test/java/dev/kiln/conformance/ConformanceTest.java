@@ -24,7 +24,7 @@ class ConformanceTest {
 
     @Test
     void theBuildProvidesExactlyTheseBackends() {
-        assertEquals(Set.of("cpu"), Set.copyOf(Backends.registry().ids()),
+        assertEquals(Set.of("cpu", "opencl"), Set.copyOf(Backends.registry().ids()),
                 "a missing or extra 'provides' in a module-info changes this set");
     }
 
@@ -55,6 +55,15 @@ class ConformanceTest {
     void everyBackendProbesWithoutThrowing() {
         Backends.registry().providers().forEach(p -> assertFalse(p.probe() == null, p.id()));
         assertTrue(Backends.registry().best().probe().available());
+    }
+
+    /** CI installs PoCL and sets KILN_REQUIRE_OPENCL, so that the kit can never be skipped there silently. */
+    @Test
+    void openClIsAvailableWhereItIsRequired() {
+        if ("1".equals(System.getenv("KILN_REQUIRE_OPENCL"))) {
+            var probe = Backends.registry().get("opencl").probe();
+            assertTrue(probe.available(), "opencl: " + probe.reason());
+        }
     }
 
     @TestFactory
