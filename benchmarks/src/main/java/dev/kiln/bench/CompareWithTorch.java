@@ -43,6 +43,7 @@ public final class CompareWithTorch {
                         GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME,
                         "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
                 case "gen" -> generation();
+                case "opencl" -> backends();
                 case "tok" -> tokenizer();
                 case "tok100mb" -> {
                     Collection<RunResult> r = new Runner(options(TokenizerCorpusBenchmark.class.getSimpleName() + "\\.")
@@ -52,7 +53,7 @@ public final class CompareWithTorch {
                             r.iterator().next().getPrimaryResult().getScoreError() / 1000);
                 }
                 default -> throw new IllegalArgumentException("unknown workload '" + workload
-                        + "'; known: gemm, elementwise, lstm, gpt, gen, tok, tok100mb");
+                        + "'; known: gemm, elementwise, lstm, gpt, gen, opencl, tok, tok100mb");
             }
         }
     }
@@ -67,7 +68,8 @@ public final class CompareWithTorch {
                 .measurementIterations(5)
                 .measurementTime(TimeValue.seconds(2))
                 .timeUnit(TimeUnit.MILLISECONDS)
-                .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "-XX:+UseParallelGC", "-Xmx8g");
+                .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
+                        "-Xmx8g");
     }
 
     private static void gemm() throws RunnerException, IOException, InterruptedException {
@@ -94,6 +96,28 @@ public final class CompareWithTorch {
         System.out.println();
         System.out.println("gemm: float32 C = A·B, n × n; the ratio uses the better of the two PyTorch runs");
         System.out.print(table);
+    }
+
+    /** gemm n = 1024 and the gpt-mini step on the cpu and opencl backends in one JMH run, with opencl / cpu. */
+    private static void backends() throws RunnerException {
+        Collection<RunResult> results = new Runner(options(BackendComparisonBenchmark.class.getSimpleName() + "\\.")
+                .build()).run();
+        Map<String, Map<String, Double>> perSecond = new LinkedHashMap<>();
+        for (RunResult r : results) {
+            String method = r.getPrimaryResult().getLabel();
+            String backend = r.getParams().getParam("backend");
+            double seconds = r.getPrimaryResult().getScore() * 1e-3;
+            double rate = method.equals("gemm1024") ? 2.0 * 1024 * 1024 * 1024 / seconds / 1e9
+                    : GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME / seconds;
+            perSecond.computeIfAbsent(method, m -> new LinkedHashMap<>()).put(backend, rate);
+        }
+        System.out.println();
+        System.out.println("| workload | cpu (2 threads) | opencl | opencl / cpu |");
+        System.out.println("|---|---|---|---|");
+        perSecond.forEach((method, rates) -> System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.2f |%n",
+                method.equals("gemm1024") ? "gemm n = 1024, GFLOP/s" : "gpt-mini step, tokens/s",
+                rates.getOrDefault("cpu", Double.NaN), rates.getOrDefault("opencl", Double.NaN),
+                rates.getOrDefault("opencl", Double.NaN) / rates.getOrDefault("cpu", Double.NaN)));
     }
 
     /** A training-step workload: tokens/s of Kiln (JMH) against torch_reference.py's figure, measured before and after. */

@@ -207,6 +207,20 @@ class CliTest {
         assertTrue(unknown.err().contains("unknown backend 'cuda'"), unknown.err());
     }
 
+    @Test
+    void benchShowsCpuAndOpenClSideBySide() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Backends.registry().get("opencl").probe().available(),
+                "no OpenCL device here");
+        Outcome o = kiln("bench", "--workload", "lstm-seed", "--backends", "cpu,opencl", "--batch-size", "1",
+                "--steps", "1", "--warmup", "0");
+        assertEquals(0, o.code(), o.err());
+        String opencl = o.out().lines().filter(l -> l.startsWith("opencl")).findFirst().orElseThrow();
+        String[] columns = opencl.trim().split("\\s+");
+        assertTrue(Double.parseDouble(columns[2]) < 1e-3 && Double.parseDouble(columns[3]) < 1e-3,
+                "opencl agrees with cpu: " + opencl);
+        assertTrue(o.out().lines().anyMatch(l -> l.startsWith("cpu")), o.out());
+    }
+
     /** Compiles the bigram plugin (src/test/plugin-src) against the api module and packs it as a jar in a folder. */
     static Path buildOutsidePlugin(Path dir) throws IOException, InterruptedException {
         Path sources = Path.of(System.getProperty("kiln.plugin.sources"), "org.example.bigram");
