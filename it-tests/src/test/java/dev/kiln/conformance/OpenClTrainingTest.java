@@ -91,6 +91,20 @@ class OpenClTrainingTest {
     }
 
     @Test
+    void devicesAreChosenByIndexOrNameAndAWrongChoiceListsThem() {
+        BackendProvider provider = opencl();
+        try (Backend first = provider.create(Options.of("device", "0"))) {
+            assertEquals("opencl", first.id());
+        }
+        dev.kiln.api.KilnException e = org.junit.jupiter.api.Assertions.assertThrows(dev.kiln.api.KilnException.class,
+                () -> provider.create(Options.of("device", "no-such-accelerator")));
+        assertTrue(e.getMessage().contains("no-such-accelerator") && e.getMessage().contains("0: "), e.getMessage());
+        dev.kiln.api.KilnException typo = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.kiln.api.KilnException.class, () -> provider.create(Options.of("devices", "0")));
+        assertTrue(typo.getMessage().contains("devices"), typo.getMessage());
+    }
+
+    @Test
     void aThousandStepsHoldAFlatDeviceMemoryCount() {
         try (Backend backend = opencl().create(Options.defaults())) {
             LanguageModel model = ModelParityTest.models().get("gpt").create(backend, Options.of("vocab_size", "256",

@@ -254,6 +254,35 @@ class TrainerTest {
     }
 
     @Test
+    void gradientAccumulationEqualsTheBiggerBatch(@TempDir Path dir) throws IOException {
+        // window n of a run is drawn from (seed, n) alone, so 2 micro-batches of 2 see the 4 windows of one batch of 4
+        new Trainer(plugins(), new TrainingListener() { }).train(tinyGpt(dir.resolve("cache"), "train.steps", "4",
+                "train.eval_every", "4"), corpus, dir.resolve("big"));
+        new Trainer(plugins(), new TrainingListener() { }).train(tinyGpt(dir.resolve("cache"), "train.steps", "4",
+                "train.eval_every", "4", "train.batch_size", "2", "train.grad_accum", "2"), corpus, dir.resolve("acc"));
+        double[] big = column(metrics(dir.resolve("big"), "train"), "loss");
+        double[] accumulated = column(metrics(dir.resolve("acc"), "train"), "loss");
+        for (int i = 0; i < big.length; i++) {
+            assertEquals(big[i], accumulated[i], 1e-5 * big[i], "step " + (i + 1));
+        }
+    }
+
+    @Test
+    void theTimeBudgetAndEarlyStoppingEndARunCleanly(@TempDir Path dir) {
+        TrainingResult timed = new Trainer(plugins(), new TrainingListener() { }).train(tinyGpt(dir.resolve("cache"),
+                "train.steps", "1000", "train.time_budget", "0.001"), corpus, dir.resolve("timed"));
+        assertEquals(TrainingResult.StopReason.TIME_BUDGET, timed.stopReason());
+        assertEquals(1, timed.steps());
+        assertTrue(timed.lastCheckpoint().endsWith("step-0000001"), "evaluated and saved where it stopped");
+        // a learning rate too small to move any weight: the validation loss never improves after the first evaluation
+        TrainingResult patient = new Trainer(plugins(), new TrainingListener() { }).train(tinyGpt(dir.resolve("cache"),
+                "train.steps", "1000", "train.eval_every", "2", "train.patience", "2", "train.lr", "1e-30",
+                "train.min_lr", "0"), corpus, dir.resolve("patient"));
+        assertEquals(TrainingResult.StopReason.EARLY_STOPPING, patient.stopReason());
+        assertEquals(6, patient.steps(), "best at step 2, no better at 4 and 6");
+    }
+
+    @Test
     void configKeysAreCheckedAndSectionsFollowTheirPlugin() {
         KilnException typo = assertThrows(KilnException.class,
                 () -> ExperimentConfig.defaults().with(Map.of("train.stpes", "5")));
