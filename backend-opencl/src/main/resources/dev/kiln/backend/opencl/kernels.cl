@@ -255,32 +255,51 @@ __kernel void matmul_rows(__global const float* A, __global const float* B, __gl
     int c0 = (int) get_global_id(0) * 16;
     int r0 = (int) get_global_id(1) * 4;
     if (c0 + 16 <= N && r0 + 4 <= M) {
+        // 16 columns as two float8 halves: the width of an AVX2 register, which PoCL's usual CPU target has
         __global const float* a0 = A + (size_t) r0 * K;
         __global const float* a1 = a0 + K;
         __global const float* a2 = a1 + K;
         __global const float* a3 = a2 + K;
-        float16 acc0 = (float16) 0.0f;
-        float16 acc1 = (float16) 0.0f;
-        float16 acc2 = (float16) 0.0f;
-        float16 acc3 = (float16) 0.0f;
+        float8 acc0l = (float8) 0.0f, acc0h = (float8) 0.0f;
+        float8 acc1l = (float8) 0.0f, acc1h = (float8) 0.0f;
+        float8 acc2l = (float8) 0.0f, acc2h = (float8) 0.0f;
+        float8 acc3l = (float8) 0.0f, acc3h = (float8) 0.0f;
         for (int k = 0; k < K; k++) {
-            float16 b = vload16(0, B + (size_t) k * N + c0);
-            acc0 = fma((float16) a0[k], b, acc0);
-            acc1 = fma((float16) a1[k], b, acc1);
-            acc2 = fma((float16) a2[k], b, acc2);
-            acc3 = fma((float16) a3[k], b, acc3);
+            __global const float* row = B + (size_t) k * N + c0;
+            float8 bl = vload8(0, row);
+            float8 bh = vload8(1, row);
+            float8 x0 = (float8) a0[k];
+            float8 x1 = (float8) a1[k];
+            float8 x2 = (float8) a2[k];
+            float8 x3 = (float8) a3[k];
+            acc0l = fma(x0, bl, acc0l);
+            acc0h = fma(x0, bh, acc0h);
+            acc1l = fma(x1, bl, acc1l);
+            acc1h = fma(x1, bh, acc1h);
+            acc2l = fma(x2, bl, acc2l);
+            acc2h = fma(x2, bh, acc2h);
+            acc3l = fma(x3, bl, acc3l);
+            acc3h = fma(x3, bh, acc3h);
         }
         __global float* c = C + (size_t) r0 * N + c0;
         if (accumulate) {
-            acc0 += vload16(0, c);
-            acc1 += vload16(0, c + N);
-            acc2 += vload16(0, c + 2 * N);
-            acc3 += vload16(0, c + 3 * N);
+            acc0l += vload8(0, c);
+            acc0h += vload8(1, c);
+            acc1l += vload8(0, c + N);
+            acc1h += vload8(1, c + N);
+            acc2l += vload8(0, c + 2 * N);
+            acc2h += vload8(1, c + 2 * N);
+            acc3l += vload8(0, c + 3 * N);
+            acc3h += vload8(1, c + 3 * N);
         }
-        vstore16(acc0, 0, c);
-        vstore16(acc1, 0, c + N);
-        vstore16(acc2, 0, c + 2 * N);
-        vstore16(acc3, 0, c + 3 * N);
+        vstore8(acc0l, 0, c);
+        vstore8(acc0h, 1, c);
+        vstore8(acc1l, 0, c + N);
+        vstore8(acc1h, 1, c + N);
+        vstore8(acc2l, 0, c + 2 * N);
+        vstore8(acc2h, 1, c + 2 * N);
+        vstore8(acc3l, 0, c + 3 * N);
+        vstore8(acc3h, 1, c + 3 * N);
         return;
     }
     for (int r = r0; r < min(r0 + 4, M); r++) {
