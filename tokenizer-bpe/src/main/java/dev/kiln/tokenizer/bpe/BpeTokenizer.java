@@ -22,7 +22,7 @@ public final class BpeTokenizer implements Tokenizer {
     private final RankTable ranks;
     private final byte[][] tokenBytes;
     private final Map<String, Integer> special;
-    private final Pattern split;
+    private final PreTokenizer split;
     private final String patternSource;
 
     /**
@@ -44,7 +44,7 @@ public final class BpeTokenizer implements Tokenizer {
         this.special = Collections.unmodifiableMap(new LinkedHashMap<>(specialTokens));
         special.forEach((text, id) -> tokenBytes[id] = text.getBytes(StandardCharsets.UTF_8));
         this.patternSource = pattern;
-        this.split = pattern == null ? null : compile(pattern);
+        this.split = pattern == null ? null : PreTokenizer.of(pattern);
     }
 
     /**
@@ -185,9 +185,47 @@ public final class BpeTokenizer implements Tokenizer {
             encodePiece(text.getBytes(StandardCharsets.UTF_8), out);
             return;
         }
-        Matcher m = split.matcher(text);
-        while (m.find()) {
-            encodePiece(text.substring(m.start(), m.end()).getBytes(StandardCharsets.UTF_8), out);
+        Utf8 scratch = new Utf8();
+        split.split(text, (start, end) -> {
+            int length = scratch.encode(text, start, end);
+            int whole = ranks.get(scratch.bytes, 0, length);
+            if (whole >= 0) {
+                out.add(whole);                          // most pieces are one token: no array for them
+            } else {
+                encodePiece(java.util.Arrays.copyOf(scratch.bytes, length), out);
+            }
+        });
+    }
+
+    /** A reusable UTF-8 encoding of one piece (lone surrogates were replaced before splitting). */
+    private static final class Utf8 {
+        byte[] bytes = new byte[64];
+
+        int encode(String text, int start, int end) {
+            if (bytes.length < 3 * (end - start)) {
+                bytes = new byte[3 * (end - start)];
+            }
+            int n = 0;
+            for (int i = start; i < end; i++) {
+                char c = text.charAt(i);
+                if (c < 0x80) {
+                    bytes[n++] = (byte) c;
+                } else if (c < 0x800) {
+                    bytes[n++] = (byte) (0xC0 | c >> 6);
+                    bytes[n++] = (byte) (0x80 | c & 0x3F);
+                } else if (Character.isHighSurrogate(c) && i + 1 < end) {
+                    int cp = Character.toCodePoint(c, text.charAt(++i));
+                    bytes[n++] = (byte) (0xF0 | cp >> 18);
+                    bytes[n++] = (byte) (0x80 | cp >> 12 & 0x3F);
+                    bytes[n++] = (byte) (0x80 | cp >> 6 & 0x3F);
+                    bytes[n++] = (byte) (0x80 | cp & 0x3F);
+                } else {
+                    bytes[n++] = (byte) (0xE0 | c >> 12);
+                    bytes[n++] = (byte) (0x80 | c >> 6 & 0x3F);
+                    bytes[n++] = (byte) (0x80 | c & 0x3F);
+                }
+            }
+            return n;
         }
     }
 
