@@ -8,7 +8,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
 
 
 /**
@@ -80,9 +79,8 @@ public final class BpeTrainer {
             return;
         }
         Map<String, Integer> index = new HashMap<>();
-        Matcher m = BpeTokenizer.compile(pattern).matcher(text);
-        while (m.find()) {
-            String piece = m.group();
+        PreTokenizer.of(pattern).split(text, (start, end) -> {
+            String piece = text.substring(start, end);
             Integer at = index.get(piece);
             if (at == null) {
                 index.put(piece, pieces.size());
@@ -91,7 +89,7 @@ public final class BpeTrainer {
             } else {
                 weights.set(at, weights.get(at) + 1);
             }
-        }
+        });
     }
 
     private static long pair(int left, int right) {
