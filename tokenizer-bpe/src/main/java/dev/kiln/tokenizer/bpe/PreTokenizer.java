@@ -43,13 +43,10 @@ abstract class PreTokenizer {
         }
     }
 
-    /**
-     * {@code '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++\z|\s+(?!\S)|\s}: every position starts a
-     * piece, so pieces tile the text.
-     */
-    static final class Gpt2 extends PreTokenizer {
+    /** A pattern whose alternatives match at every position, so that its pieces tile the text: one scan, no search. */
+    abstract static class Scanner extends PreTokenizer {
         @Override
-        void split(String text, Pieces pieces) {
+        final void split(String text, Pieces pieces) {
             int n = text.length();
             int i = 0;
             while (i < n) {
@@ -59,7 +56,14 @@ abstract class PreTokenizer {
             }
         }
 
-        private static int next(String text, int i, int n) {
+        /** The end of the piece that starts at i. */
+        abstract int next(String text, int i, int n);
+    }
+
+    /** {@code '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++\z|\s+(?!\S)|\s}. */
+    static final class Gpt2 extends Scanner {
+        @Override
+        int next(String text, int i, int n) {
             char c = text.charAt(i);
             if (c == '\'') {
                 int contraction = contraction(text, i, n, false);
@@ -95,19 +99,9 @@ abstract class PreTokenizer {
      * {@code '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++\z
      * |\s*[\r\n]|\s+(?!\S)|\s}.
      */
-    static final class Cl100k extends PreTokenizer {
+    static final class Cl100k extends Scanner {
         @Override
-        void split(String text, Pieces pieces) {
-            int n = text.length();
-            int i = 0;
-            while (i < n) {
-                int end = next(text, i, n);
-                pieces.piece(i, end);
-                i = end;
-            }
-        }
-
-        private static int next(String text, int i, int n) {
+        int next(String text, int i, int n) {
             int cp = text.codePointAt(i);
             int width = Character.charCount(cp);
             if (cp == '\'') {
