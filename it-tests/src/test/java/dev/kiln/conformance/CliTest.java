@@ -268,13 +268,43 @@ class CliTest {
         assertTrue(without.err().contains("unknown model 'bigram'"), without.err());
     }
 
-    @Test
-    void sigtermDuringTrainingWritesAFinalCheckpoint(@TempDir Path dir) throws Exception {
+    /** The java command line that runs the built cli in a child JVM, as the kiln launcher does. */
+    private static List<String> childKiln() {
         Path app = Path.of(System.getProperty("kiln.cli.app"));
         List<String> command = new ArrayList<>();
         command.add(tool("java"));
         command.addAll(List.of(System.getProperty("kiln.jvm.flags").trim().split("\\s+")));
         command.addAll(List.of("--module-path", app.resolve("lib").toString(), "-m", "dev.kiln.cli/dev.kiln.cli.Kiln"));
+        return command;
+    }
+
+    @Test
+    void withoutAnOpenClPlatformThePluginSaysWhyAndTrainingStopsAtOnce(@TempDir Path dir) throws Exception {
+        // an ICD loader with no vendor files: the OpenCL library loads but offers no platform
+        for (List<String> args : List.of(List.of("plugins"), List.of("train", "--backend", "opencl", "--data",
+                corpus.toString(), "--out", dir.resolve("run").toString()))) {
+            List<String> command = childKiln();
+            command.addAll(args);
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+            builder.environment().put("OCL_ICD_VENDORS", Files.createDirectories(dir.resolve("no-icd")).toString());
+            Process process = builder.start();
+            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int code = process.waitFor();
+            if (args.getFirst().equals("plugins")) {
+                assertEquals(0, code, output);
+                assertTrue(output.lines().anyMatch(l -> l.matches("backend\\s+opencl\\s.*no: no OpenCL platform")),
+                        output);
+            } else {
+                assertEquals(1, code, output);
+                assertTrue(output.contains("backend opencl is not available here: no OpenCL platform"), output);
+                assertFalse(output.contains("tokenizer:"), "it stops before training a tokenizer: " + output);
+            }
+        }
+    }
+
+    @Test
+    void sigtermDuringTrainingWritesAFinalCheckpoint(@TempDir Path dir) throws Exception {
+        List<String> command = childKiln();
         command.addAll(List.of(args(List.of("train", "--data", corpus.toString(), "--out",
                 dir.resolve("run").toString(), "train.steps=100000", "train.log_every=1", "train.eval_every=100000"),
                 tiny(dir.resolve("c")))));

@@ -18,12 +18,17 @@ public record Plugins(PluginRegistry<BackendProvider> backends, PluginRegistry<M
 
     /** Creates the backend with this id, or says why it cannot be had here (unknown id, or unavailable and why). */
     public Backend backend(String id, Options options) {
+        return availableBackend(id).create(options);
+    }
+
+    /** The backend provider with this id if it can work here; otherwise an error saying why (cheap: a probe). */
+    public BackendProvider availableBackend(String id) {
         BackendProvider provider = backends.get(id);
         Availability availability = provider.probe();
         if (!availability.available()) {
             throw new KilnException("backend " + id + " is not available here: " + availability.reason());
         }
-        return provider.create(options);
+        return provider;
     }
 
     /** Every provider visible from {@code layer} and its parents. */

@@ -106,8 +106,8 @@ public final class Trainer {
         long wallStart = System.nanoTime();
         TrainSettings settings = config.train();
         DataSettings data = config.data();
-        // unknown plugin ids fail now, before minutes of tokenizer training
-        plugins.backends().get(config.id("backend"));
+        // unknown plugin ids and an unavailable backend fail now, before minutes of tokenizer training
+        plugins.availableBackend(config.id("backend"));
         if (resumed == null && settings.initFrom().isEmpty()) {
             plugins.models().get(config.id("model"));
             plugins.tokenizers().get(config.id("tokenizer"));
