@@ -365,11 +365,7 @@ public final class SafeTensors {
             }
             byte[] headerBytes = Json.write(header).getBytes(StandardCharsets.UTF_8);
             int padded = (headerBytes.length + 7) / 8 * 8;
-            Path parent = file.toAbsolutePath().getParent();
-            Path temporary = null;
-            try {
-                Files.createDirectories(parent);
-                temporary = Files.createTempFile(parent, "." + file.getFileName(), ".tmp");
+            AtomicFiles.replace(file, "safetensors file", temporary -> {
                 try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.WRITE,
                         StandardOpenOption.TRUNCATE_EXISTING)) {
                     ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
@@ -383,17 +379,7 @@ public final class SafeTensors {
                     }
                     out.force(true);
                 }
-                Files.move(temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (IOException e) {
-                if (temporary != null) {
-                    try {
-                        Files.deleteIfExists(temporary);
-                    } catch (IOException ignored) {
-                        // the original error is the one to report
-                    }
-                }
-                throw new KilnException("cannot write safetensors file " + file + ": " + e.getMessage(), e);
-            }
+            });
         }
 
         private static void writeFully(FileChannel out, ByteBuffer buffer) throws IOException {

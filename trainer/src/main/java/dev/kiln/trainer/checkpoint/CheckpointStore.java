@@ -1,12 +1,12 @@
 package dev.kiln.trainer.checkpoint;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.io.Json;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -100,14 +100,7 @@ public final class CheckpointStore {
     }
 
     private void writeIndex(Map<String, Object> index) {
-        Path file = folder.resolve(INDEX);
-        try {
-            Path temporary = Files.createTempFile(folder, ".index-", ".tmp");
-            Files.writeString(temporary, Json.write(index), StandardCharsets.UTF_8);
-            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
-        }
+        AtomicFiles.replace(folder.resolve(INDEX), "checkpoint index", Json.write(index));
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.kiln.trainer.data;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -10,7 +11,6 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
@@ -65,14 +65,7 @@ public final class TokenStream {
                 .order(ByteOrder.LITTLE_ENDIAN);
         bytes.putInt(MAGIC).putInt(1).putInt(train.length).putInt(validation.length);
         bytes.asIntBuffer().put(train).put(validation);
-        try {
-            Files.createDirectories(file.getParent());
-            Path temporary = Files.createTempFile(file.getParent(), ".tokens-", ".tmp");
-            Files.write(temporary, bytes.array());
-            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new KilnException("cannot write token cache " + file + ": " + e.getMessage(), e);
-        }
+        AtomicFiles.replace(file, "token cache", bytes.array());
     }
 
     /** Maps a cache file, or returns null when it is not a whole, valid one. */

@@ -1,11 +1,7 @@
 package dev.kiln.trainer.metrics;
 
-import dev.kiln.api.KilnException;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import dev.kiln.api.io.AtomicFiles;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 
@@ -23,13 +19,7 @@ public final class LossChart {
 
     /** Writes the chart to {@code file} (replacing it whole, never half-written). */
     public static void write(Path file, String title, List<double[]> train, List<double[]> validation) {
-        try {
-            Path temporary = Files.createTempFile(file.toAbsolutePath().getParent(), ".chart-", ".svg");
-            Files.writeString(temporary, svg(title, train, validation), StandardCharsets.UTF_8);
-            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new KilnException("cannot write loss chart " + file + ": " + e.getMessage(), e);
-        }
+        AtomicFiles.replace(file, "loss chart", svg(title, train, validation));
     }
 
     static String svg(String title, List<double[]> train, List<double[]> validation) {
