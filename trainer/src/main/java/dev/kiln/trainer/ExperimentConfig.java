@@ -6,7 +6,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -212,11 +211,6 @@ public final class ExperimentConfig {
             }
         });
         return new Options(options);
-    }
-
-    /** The trainer's own keys, for help texts. */
-    public static Set<String> trainKeys() {
-        return TRAIN_DEFAULTS.keySet();
     }
 
     @Override

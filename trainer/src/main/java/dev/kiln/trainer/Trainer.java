@@ -2,6 +2,8 @@ package dev.kiln.trainer;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
+import dev.kiln.api.backend.BackendProvider;
+import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelProvider;
@@ -32,7 +34,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -107,7 +108,7 @@ public final class Trainer {
         TrainSettings settings = config.train();
         DataSettings data = config.data();
         // unknown plugin ids and an unavailable backend fail now, before minutes of tokenizer training
-        plugins.availableBackend(config.id("backend"));
+        BackendProvider backendProvider = plugins.availableBackend(config.id("backend"));
         if (resumed == null && settings.initFrom().isEmpty()) {
             plugins.models().get(config.id("model"));
             plugins.tokenizers().get(config.id("tokenizer"));
@@ -118,16 +119,18 @@ public final class Trainer {
 
         Checkpoint initial = resumed != null ? resumed
                 : settings.initFrom().isEmpty() ? null : Checkpoint.open(CheckpointStore.resolve(Path.of(settings.initFrom()), true));
-        Tokenizer tokenizer = initial != null
-                ? initial.loadTokenizer(plugins.tokenizers().get(initial.tokenizerId()))
+        TokenizerSource source = initial != null
+                ? new TokenizerSource(initial.loadTokenizer(plugins.tokenizers().get(initial.tokenizerId())),
+                        initial.directory().resolve(Checkpoint.TOKENIZER))
                 : tokenizer(config, corpus, data.valFraction(), cache);
-        String tokenizerDigest = digestOf(tokenizer, cache);
+        Tokenizer tokenizer = source.tokenizer();
+        String tokenizerDigest = source.digest();
         TokenStream tokens = TokenStream.load(corpus, data.valFraction(), tokenizer, tokenizerDigest, cache);
         listener.onMessage("data: " + corpus.name() + " → " + tokens.train().limit() + " training and "
                 + tokens.validation().limit() + " validation tokens (" + tokenizer.id() + ", vocabulary "
                 + tokenizer.vocabSize() + (tokens.reused() ? ", cached" : "") + ")");
 
-        Backend backend = plugins.backend(config.id("backend"), config.pluginOptions("backend"));
+        Backend backend = backendProvider.create(config.pluginOptions("backend"));
         try {
             return loop(config, settings, runDirectory, resumed, initial, tokenizer, tokens, backend, wallStart);
         } finally {
@@ -162,7 +165,6 @@ public final class Trainer {
         double bestLoss = Double.POSITIVE_INFINITY;
         int bestStep = -1;
         int sinceBest = 0;
-        long tokensSeen = 0;
         double elapsedBefore = 0;
         if (resumed != null) {
             TrainingState state = resumed.trainingState().orElseThrow();
@@ -173,7 +175,6 @@ public final class Trainer {
             bestLoss = state.bestValidationLoss();
             bestStep = state.bestStep();
             sinceBest = state.evaluationsSinceBest();
-            tokensSeen = state.tokensSeen();
             elapsedBefore = state.elapsedSeconds();
             listener.onMessage("resuming " + resumed.directory() + " at step " + step);
         } else if (initial != null) {
@@ -221,7 +222,6 @@ public final class Trainer {
                     }
                 }
                 step++;
-                tokensSeen += settings.tokensPerStep();
                 if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
                     badInARow++;
                     String why = "loss " + loss + ", gradient norm " + gradNorm;
@@ -272,7 +272,7 @@ public final class Trainer {
                     LossChart.write(runDirectory.resolve("loss.svg"), model.modelId() + " on " + tokenizer.id()
                             + " tokens", metrics.trainLoss(), metrics.validationLoss());
                     TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
-                            batches.cursor(), bestLoss, bestStep, sinceBest, tokensSeen, elapsed);
+                            batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
                     lastCheckpoint = save(store, step, best, model, tokenizer, config, state);
                     if (settings.patience() > 0 && sinceBest >= settings.patience()) {
                         reason = TrainingResult.StopReason.EARLY_STOPPING;
@@ -291,7 +291,7 @@ public final class Trainer {
                     && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(stepName(step)))) {
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
                 TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
-                        batches.cursor(), bestLoss, bestStep, sinceBest, tokensSeen, elapsed);
+                        batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
                 lastCheckpoint = save(store, step, false, model, tokenizer, config, state);
             }
         }
@@ -354,14 +354,27 @@ public final class Trainer {
         return provider.create(backend, new Options(options), generator);
     }
 
+    /** A tokenizer and the file it was read from or saved to. */
+    private record TokenizerSource(Tokenizer tokenizer, Path file) {
+        /** What token caches are keyed by: the file's bytes and the special tokens (a rank file keeps them beside it). */
+        String digest() {
+            try {
+                return Corpus.sha256((Corpus.sha256(Files.readAllBytes(file)) + "|" + new TreeMap<>(
+                        tokenizer.specialTokens())).getBytes(StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                throw new KilnException("cannot read tokenizer file " + file + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
     /** The tokenizer a config asks for: loaded from tokenizer.path, or trained on the training split and cached. */
-    private Tokenizer tokenizer(ExperimentConfig config, Corpus corpus, double valFraction, Path cache) {
+    private TokenizerSource tokenizer(ExperimentConfig config, Corpus corpus, double valFraction, Path cache) {
         TokenizerProvider provider = plugins.tokenizers().get(config.id("tokenizer"));
         String path = config.asMap().getOrDefault("tokenizer.path", "");
         if (!path.isEmpty()) {
             Tokenizer loaded = provider.load(Path.of(path));
             listener.onMessage("tokenizer: loaded " + path);
-            return loaded;
+            return new TokenizerSource(loaded, Path.of(path));
         }
         Options options = config.pluginOptions("tokenizer");
         String key = Corpus.sha256((corpus.sha256() + "|" + valFraction + "|" + provider.id() + "|" + new TreeMap<>(options.values()))
@@ -371,52 +384,21 @@ public final class Trainer {
             try {
                 Tokenizer cached = provider.load(file);
                 listener.onMessage("tokenizer: reused " + file);
-                return cached;
+                return new TokenizerSource(cached, file);
             } catch (KilnException e) {
                 listener.onMessage("tokenizer: cache " + file + " is unreadable (" + e.getMessage() + "); retraining");
             }
         }
         long start = System.nanoTime();
         Tokenizer trained = provider.train(corpus.split(valFraction)[0], options);
-        try {
-            Files.createDirectories(cache);
-            Path temporary = Files.createTempFile(cache, ".tokenizer-", ".json");
-            trained.save(temporary);
-            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new KilnException("cannot write tokenizer cache " + file + ": " + e.getMessage(), e);
-        }
+        AtomicFiles.replace(file, "tokenizer cache", trained::save);
         listener.onMessage(String.format("tokenizer: trained %s, vocabulary %d, in %.2f s", provider.id(),
                 trained.vocabSize(), (System.nanoTime() - start) / 1e9));
-        return trained;
-    }
-
-    /** A digest of what the tokenizer saves: token caches are keyed by it. */
-    private static String digestOf(Tokenizer tokenizer, Path cache) {
-        try {
-            Files.createDirectories(cache);
-            Path temporary = Files.createTempFile(cache, ".digest-", ".json");
-            try {
-                tokenizer.save(temporary);
-                return Corpus.sha256(Files.readAllBytes(temporary));
-            } finally {
-                Files.deleteIfExists(temporary);
-            }
-        } catch (IOException e) {
-            throw new KilnException("cannot use cache folder " + cache + ": " + e.getMessage(), e);
-        }
+        return new TokenizerSource(trained, file);
     }
 
     private static void writeRunConfig(Path runDirectory, ExperimentConfig config) {
-        try {
-            Files.createDirectories(runDirectory);
-            Path temporary = Files.createTempFile(runDirectory, ".config-", ".json");
-            Files.writeString(temporary, Json.write(config.asMap()), StandardCharsets.UTF_8);
-            Files.move(temporary, runDirectory.resolve(RUN_CONFIG), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new KilnException("cannot write " + runDirectory.resolve(RUN_CONFIG) + ": " + e.getMessage(), e);
-        }
+        AtomicFiles.replace(runDirectory.resolve(RUN_CONFIG), "run config", Json.write(config.asMap()));
     }
 
     private static Map<String, Object> record(String type, int step, Object... keyValues) {

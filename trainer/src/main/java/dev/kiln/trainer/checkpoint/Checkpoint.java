@@ -114,7 +114,6 @@ public final class Checkpoint {
         meta.put("best_validation_loss", Double.toString(state.bestValidationLoss()));
         meta.put("best_step", Integer.toString(state.bestStep()));
         meta.put("evaluations_since_best", Integer.toString(state.evaluationsSinceBest()));
-        meta.put("tokens_seen", Long.toString(state.tokensSeen()));
         meta.put("elapsed_seconds", Double.toString(state.elapsedSeconds()));
         writer.metadata(meta);
         state.optimizer().tensors().forEach((key, values) -> writer.floats("optimizer." + key, values,
@@ -220,7 +219,6 @@ public final class Checkpoint {
                     Double.parseDouble(required(meta, "best_validation_loss", file)),
                     Integer.parseInt(required(meta, "best_step", file)),
                     Integer.parseInt(required(meta, "evaluations_since_best", file)),
-                    Long.parseLong(required(meta, "tokens_seen", file)),
                     Double.parseDouble(required(meta, "elapsed_seconds", file))));
         } catch (NumberFormatException e) {
             throw new KilnException(file + ": a training-state value is not a number (" + e.getMessage() + ")");

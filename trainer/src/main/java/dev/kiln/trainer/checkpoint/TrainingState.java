@@ -12,10 +12,9 @@ import dev.kiln.api.optim.OptimizerState;
  * @param bestValidationLoss      the lowest validation loss so far (infinite before the first evaluation)
  * @param bestStep                the step it was reached at (-1 before the first evaluation)
  * @param evaluationsSinceBest    evaluations since it, for early stopping
- * @param tokensSeen              training tokens consumed
  * @param elapsedSeconds          training time so far, across resumptions
  */
 public record TrainingState(int step, OptimizerState optimizer, long[] generator, long dataCursor,
-                            double bestValidationLoss, int bestStep, int evaluationsSinceBest, long tokensSeen,
+                            double bestValidationLoss, int bestStep, int evaluationsSinceBest,
                             double elapsedSeconds) {
 }
