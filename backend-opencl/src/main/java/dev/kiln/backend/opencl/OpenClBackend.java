@@ -7,7 +7,6 @@ import static org.jocl.CL.clEnqueueFillBuffer;
 import static org.jocl.CL.clEnqueueNDRangeKernel;
 import static org.jocl.CL.clEnqueueReadBuffer;
 import static org.jocl.CL.clEnqueueWriteBuffer;
-import static org.jocl.CL.clFinish;
 import static org.jocl.CL.clReleaseMemObject;
 import static org.jocl.CL.clSetKernelArg;
 
@@ -59,11 +58,6 @@ final class OpenClBackend implements Backend {
     @Override
     public String id() {
         return OpenClBackendProvider.ID;
-    }
-
-    /** The device this backend runs on, e.g. "pthread-haswell-AMD EPYC (Portable Computing Language)". */
-    String deviceLabel() {
-        return device.found.label();
     }
 
     // ---------------------------------------------------------------- memory
@@ -390,11 +384,6 @@ final class OpenClBackend implements Backend {
                                  Storage dCPrev, int batch, int hidden) {
         launch("lstm_cell_backward", batch * hidden, cl(activated), cl(cPrev), cl(c), cl(dh), cl(dc), cl(dGates),
                 cl(dCPrev), hidden);
-    }
-
-    /** Waits for every queued kernel. */
-    void finish() {
-        run("finish", () -> clFinish(device.queue));
     }
 
     // ---------------------------------------------------------------- launching

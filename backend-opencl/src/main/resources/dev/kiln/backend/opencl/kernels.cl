@@ -568,6 +568,19 @@ __kernel void attention_row_dot(__global const float* out, __global const float*
     dterm[row] = s;
 }
 
+// For one (query i, key j) pair: p = exp(q_i·k_j·scale − lse_i) and ds = p (dout_i·v_j − D_i) · scale.
+float2 kiln_backward_terms(__global const float* qi, __global const float* kj, __global const float* doi,
+                           __global const float* vj, float lse, float dterm, int d, float scale) {
+    float s = 0.0f;
+    float dp = 0.0f;
+    for (int c = 0; c < d; c++) {
+        s += qi[c] * kj[c];
+        dp += doi[c] * vj[c];
+    }
+    float p = exp(s * scale - lse);
+    return (float2) (p, p * (dp - dterm) * scale);
+}
+
 // dq_i = scale · Σ_{j≤i} p_ij (dout_i·v_j − D_i) k_j; one work-item per query row.
 __kernel void attention_backward_query(__global const float* q, __global const float* k, __global const float* v,
                                        __global const float* lse, __global const float* dout,
@@ -584,14 +597,9 @@ __kernel void attention_backward_query(__global const float* q, __global const f
     for (int j = 0; j <= i; j++) {
         __global const float* kj = k + base + (size_t) j * d;
         __global const float* vj = v + base + (size_t) j * d;
-        float s = 0.0f;
-        float dp = 0.0f;
-        for (int c = 0; c < d; c++) {
-            s += qi[c] * kj[c];
-            dp += doi[c] * vj[c];
-        }
-        float p = exp(s * scale - lse[row]);
-        float ds = p * (dp - dterm[row]) * scale;
+        float2 terms = kiln_backward_terms(qi, kj, doi, vj, lse[row], dterm[row], d, scale);
+        float p = terms.x;
+        float ds = terms.y;
         for (int c = 0; c < d; c++) {
             acc[c] += ds * kj[c];
         }
@@ -621,14 +629,9 @@ __kernel void attention_backward_key(__global const float* q, __global const flo
         size_t row = first + i;
         __global const float* qi = q + row * d;
         __global const float* doi = dout + row * d;
-        float s = 0.0f;
-        float dp = 0.0f;
-        for (int c = 0; c < d; c++) {
-            s += qi[c] * kj[c];
-            dp += doi[c] * vj[c];
-        }
-        float p = exp(s * scale - lse[row]);
-        float ds = p * (dp - dterm[row]) * scale;
+        float2 terms = kiln_backward_terms(qi, kj, doi, vj, lse[row], dterm[row], d, scale);
+        float p = terms.x;
+        float ds = terms.y;
         for (int c = 0; c < d; c++) {
             dvAcc[c] += p * doi[c];
             dkAcc[c] += ds * qi[c];
