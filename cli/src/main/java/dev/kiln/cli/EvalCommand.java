@@ -19,9 +19,8 @@ final class EvalCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand
     Kiln kiln;
 
-    @Option(names = "--checkpoint", required = true, paramLabel = "DIR",
-            description = "A checkpoint, or a run directory (its best checkpoint).")
-    Path checkpoint;
+    @picocli.CommandLine.Mixin
+    LoadedModel.Source model;
 
     @Option(names = "--data", required = true, paramLabel = "PATH", description = "A text file or a directory.")
     Path data;
@@ -36,16 +35,13 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "0", description = "Tokens to score; 0: all.")
     long maxTokens;
 
-    @Option(names = "--backend", paramLabel = "ID", defaultValue = "cpu")
-    String backend;
-
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
     @Override
     public Integer call() {
         Corpus corpus = Corpus.read(data);
-        try (LoadedModel loaded = LoadedModel.load(kiln.plugins(), checkpoint, backend)) {
+        try (LoadedModel loaded = model.load(kiln)) {
             int window = context != null ? context
                     : Integer.parseInt(loaded.checkpoint().experiment().getOrDefault("train.context", "64"));
             window = Math.min(window, loaded.model().maxContext());

@@ -3,7 +3,6 @@ package dev.kiln.cli;
 import dev.kiln.api.model.Sampling;
 import dev.kiln.api.model.TextGeneration;
 import dev.kiln.trainer.TokenTextStream;
-import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -15,9 +14,8 @@ final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand
     Kiln kiln;
 
-    @Option(names = "--checkpoint", required = true, paramLabel = "DIR",
-            description = "A checkpoint, or a run directory (its best checkpoint).")
-    Path checkpoint;
+    @picocli.CommandLine.Mixin
+    LoadedModel.Source model;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT")
     String prompt;
@@ -37,12 +35,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "1337")
     long seed;
 
-    @Option(names = "--backend", paramLabel = "ID", defaultValue = "cpu")
-    String backend;
-
     @Override
     public Integer call() {
-        try (LoadedModel loaded = LoadedModel.load(kiln.plugins(), checkpoint, backend)) {
+        try (LoadedModel loaded = model.load(kiln)) {
             int[] ids = loaded.tokenizer().encode(prompt);
             if (ids.length == 0) {
                 throw new dev.kiln.api.KilnException("the prompt encodes to no tokens; give at least one character");

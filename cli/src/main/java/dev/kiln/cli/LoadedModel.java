@@ -33,4 +33,18 @@ record LoadedModel(Checkpoint checkpoint, Tokenizer tokenizer, LanguageModel mod
     public void close() {
         backend.close();
     }
+
+    /** {@code --checkpoint} and {@code --backend}, shared by the commands that use a trained model. */
+    static final class Source {
+        @picocli.CommandLine.Option(names = "--checkpoint", required = true, paramLabel = "DIR",
+                description = "A checkpoint, or a run directory (its best checkpoint).")
+        Path checkpoint;
+
+        @picocli.CommandLine.Option(names = "--backend", paramLabel = "ID", defaultValue = "cpu")
+        String backend;
+
+        LoadedModel load(Kiln kiln) {
+            return LoadedModel.load(kiln.plugins(), checkpoint, backend);
+        }
+    }
 }
