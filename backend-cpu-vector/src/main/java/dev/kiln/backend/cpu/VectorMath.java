@@ -5,7 +5,6 @@ import static dev.kiln.backend.cpu.Vectors.LANES;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 
@@ -41,7 +40,8 @@ final class VectorMath {
     // exp(x) = 2^n · e^r, n = round(x·log2 e), r = x − n·ln 2 with ln 2 split in two for accuracy; e^r from the
     // classic single-precision minimax polynomial (Cephes' expf); about 1 ulp from Math.exp.
     private static final float EXP_HIGH = 88.72283f;
-    private static final float EXP_LOW = -87.33654f;
+    private static final float EXP_LOW = -104f;
+    private static final float ROUND = 0x1.8p23f;
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HIGH = 0.693359375f;
     private static final float LN2_LOW = -2.12194440e-4f;
@@ -49,11 +49,10 @@ final class VectorMath {
             4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
     static FloatVector exp(FloatVector x) {
+        // inputs below about −103.9 give 0 after the two scalings, so the low clamp needs no blend
         FloatVector xc = x.max(EXP_LOW).min(EXP_HIGH);
-        FloatVector shifted = xc.fma(LOG2E, 0.5f);
-        IntVector truncated = (IntVector) shifted.convert(VectorOperators.F2I, 0);
-        FloatVector n = (FloatVector) truncated.convert(VectorOperators.I2F, 0);
-        n = n.sub(1f, n.compare(VectorOperators.GT, shifted));                 // floor for negative values
+        // round(x·log2 e) by the 1.5·2^23 trick: the addition rounds to an integer, exactly, in every tier
+        FloatVector n = xc.fma(LOG2E, ROUND).sub(ROUND);
         FloatVector r = n.fma(n.broadcast(-LN2_HIGH), xc);
         r = n.fma(n.broadcast(-LN2_LOW), r);
         FloatVector p = r.broadcast(EXP_POLY[0]);
@@ -61,14 +60,12 @@ final class VectorMath {
             p = p.fma(r, r.broadcast(EXP_POLY[i]));
         }
         FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
-        // 2^n built in the exponent bits; n = 128 at the top does not fit, so positive n contribute 2^(n−1) · 2
+        // 2^n as two halves built in the exponent bits, so that n from −150 to 128 never leaves their range
         IntVector ni = (IntVector) n.convert(VectorOperators.F2I, 0);
-        VectorMask<Integer> positive = ni.compare(VectorOperators.GT, 0);
-        IntVector exponent = ni.sub(1, positive);
-        FloatVector scale = exponent.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector result = y.mul(scale).mul(y.broadcast(1f).blend(2f, positive.cast(F)));
-        result = result.blend(0f, x.compare(VectorOperators.LT, EXP_LOW));
-        return result.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_HIGH));
+        IntVector half = ni.lanewise(VectorOperators.ASHR, 1);
+        FloatVector scale1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector scale2 = ni.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return y.mul(scale1).mul(scale2).blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_HIGH));
     }
 
     // tanh: an odd minimax polynomial below |x| = 0.625 (Cephes' tanhf), 1 − 2/(e^{2|x|} + 1) with x's sign above.
