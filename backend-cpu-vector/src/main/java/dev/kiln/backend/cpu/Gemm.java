@@ -9,17 +9,21 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * Single-precision matrix multiply in the Goto/BLIS shape: B is packed once per (kc × nc) block into column panels
- * of {@code nr}, each task packs its (mc × kc) block of A into row panels of {@link #MR}, and a register-tiled
- * micro-kernel computes MR × nr of C from them with FMAs. Packing reads either layout, so transposed operands cost
- * nothing extra; partial tiles are zero-padded in the packs and clipped on store, so any M, N, K works.
+ * of {@code nr}, A once per (mc × kc) block into row panels of {@link #MR}, and a register-tiled micro-kernel computes
+ * MR × nr of C from them with FMAs. Packing reads either layout, so transposed operands cost nothing extra; partial
+ * tiles are zero-padded in the packs and clipped on store, so any M, N, K works.
  *
- * <p>Only the outer loops run in parallel: over blocks of C for one large product, over the batch for many small
- * ones. Products with at most {@link #SMALL_M} rows (generation, batch 1) skip packing and stream B once.
+ * <p>A large product is cut into one sub-product per thread (a grid over C's rows and columns), and each thread runs
+ * the whole blocked algorithm on its part with its own packs: threads share nothing but A and B, and meet only at the
+ * end. (Sharing one packed B between the threads, with a barrier per block, ran 20–25 % slower on two cores: the pack
+ * travels between the cores' caches.) Many small products run one per task. Products with at most {@link #SMALL_M}
+ * rows (generation, batch 1) skip packing and stream B once.
  */
 final class Gemm {
     /**
-     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators: with more (6 × 2, 4 × 3), C2 stops inlining the
-     * Vector API calls of the kernel and boxes every FMA result, halving throughput (measured on JDK 25).
+     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators: with more (6 × 2, 4 × 3), C2 on JDK 25 compiles the
+     * kernel at half the throughput (measured); 5 × 2 and 3 × 3 run no faster than 4 × 2, which reaches the core's FMA
+     * peak in L1.
      */
     static final int MR = 4;
     static final int KC = 256;
@@ -64,114 +68,138 @@ final class Gemm {
                 smallM(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
                         s.transA(), s.transB(), s.accumulate());
             }
-        } else if (s.batch() > 1 && flopsEach < 16 * PARALLEL_FLOPS) {
+            return;
+        }
+        if (s.batch() > 1 && flopsEach < 16 * PARALLEL_FLOPS) {
             parallel.forRange(s.batch(), (int) Math.max(1, PARALLEL_FLOPS / flopsEach), (start, end) -> {
                 for (int i = start; i < end; i++) {
-                    blocked(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
-                            s.transA(), s.transB(), s.accumulate(), false);
+                    Product p = new Product(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
+                            s.transA(), s.transB(), s.accumulate());
+                    blocked(p, 0, m, 0, n);
                 }
             });
-        } else {
-            for (int i = 0; i < s.batch(); i++) {
-                blocked(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
-                        s.transA(), s.transB(), s.accumulate(), flopsEach >= PARALLEL_FLOPS);
+            return;
+        }
+        for (int i = 0; i < s.batch(); i++) {
+            Product p = new Product(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
+                    s.transA(), s.transB(), s.accumulate());
+            if (flopsEach >= PARALLEL_FLOPS && parallel.threads() > 1) {
+                split(p);
+            } else {
+                blocked(p, 0, m, 0, n);
             }
         }
+    }
+
+    /** One product C (m×n) (+)= op(A)·op(B), with the operands' offsets into their arrays. */
+    private record Product(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                           boolean transA, boolean transB, boolean accumulate) {
     }
 
     // ------------------------------------------------------------------------------------------ packed, blocked path
 
-    private void blocked(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
-                         boolean transA, boolean transB, boolean accumulate, boolean inParallel) {
-        Workspace own = WORKSPACE.get();
-        boolean direct = !transB && m <= DIRECT_B_MAX_M;
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
+    /**
+     * Runs p as rowParts × colParts independent sub-products, one per thread. Of the grids with that many parts, the
+     * one whose parts are closest to square packs the least: each part packs its rows of A and its columns of B.
+     */
+    private void split(Product p) {
+        int threads = parallel.threads();
+        int rowUnits = (p.m() + MR - 1) / MR;
+        int colUnits = (p.n() + nr - 1) / nr;
+        int rowParts = 1;
+        long best = -1;
+        for (int rows = 1; rows <= threads; rows++) {
+            int cols = threads / rows;
+            if (rows * cols != threads || rows > rowUnits || cols > colUnits) {
+                continue;
+            }
+            long side = Math.min((long) rowUnits * MR / rows, (long) colUnits * nr / cols);
+            if (side > best) {
+                best = side;
+                rowParts = rows;
+            }
+        }
+        if (best < 0) {                                      // too small to cut evenly: cut the longer side only
+            rowParts = rowUnits >= colUnits ? Math.min(threads, rowUnits) : 1;
+        }
+        int rowsOfParts = rowParts;
+        int colsOfParts = best < 0 && rowParts == 1 ? Math.min(threads, colUnits) : threads / rowParts;
+        parallel.forRange(rowsOfParts * colsOfParts, 1, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                int r = t / colsOfParts;
+                int q = t % colsOfParts;
+                int i0 = (int) ((long) r * rowUnits / rowsOfParts) * MR;
+                int i1 = Math.min(p.m(), (int) ((long) (r + 1) * rowUnits / rowsOfParts) * MR);
+                int j0 = (int) ((long) q * colUnits / colsOfParts) * nr;
+                int j1 = Math.min(p.n(), (int) ((long) (q + 1) * colUnits / colsOfParts) * nr);
+                blocked(p, i0, i1, j0, j1);
+            }
+        });
+    }
+
+    /** C[i0..i1, j0..j1) (+)= A[i0..i1, :]·B[:, j0..j1) on the calling thread. */
+    private void blocked(Product p, int i0, int i1, int j0, int j1) {
+        Workspace w = WORKSPACE.get();
+        boolean direct = !p.transB() && i1 - i0 <= DIRECT_B_MAX_M;
+        if (w.tile.length < MR * nr) {
+            w.tile = new float[MR * nr];
+        }
+        for (int jc = j0; jc < j1; jc += NC) {
+            int nc = Math.min(NC, j1 - jc);
             int panels = (nc + nr - 1) / nr;
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                boolean add = accumulate || pc > 0;
-                if (!direct && own.packedB.length < panels * nr * kc) {
-                    own.packedB = new float[panels * nr * KC];
+            for (int pc = 0; pc < p.k(); pc += KC) {
+                int kc = Math.min(KC, p.k() - pc);
+                boolean add = p.accumulate() || pc > 0;
+                if (!direct) {
+                    if (w.packedB.length < panels * nr * kc) {
+                        w.packedB = new float[panels * nr * KC];
+                    }
+                    packB(p.b(), p.bOff(), p.n(), p.k(), p.transB(), pc, kc, jc, nc, w.packedB);
                 }
-                float[] packedB = own.packedB;
-                int jcFinal = jc;
-                int pcFinal = pc;
-                int mBlocks = (m + MC - 1) / MC;
-                int splits = inParallel ? Math.max(1, Math.min(panels, (2 * parallel.threads() + mBlocks - 1) / mBlocks)) : 1;
-                BPanels source = direct ? new BPanels(b, bOff, n, true) : new BPanels(packedB, 0, nr, false);
-                if (inParallel) {
-                    if (!direct) {
-                        parallel.forRange(panels, 8, (p0, p1) ->
-                                packB(b, bOff, n, k, transB, pcFinal, kc, jcFinal, nc, packedB, p0, p1));
-                    }
-                    parallel.forRange(mBlocks * splits, 1, (t0, t1) -> {
-                        for (int task = t0; task < t1; task++) {
-                            computeBlock(a, aOff, c, cOff, m, n, k, transA, add, source, jcFinal, nc, pcFinal, kc,
-                                    task / splits, task % splits, splits, panels);
-                        }
-                    });
-                } else {
-                    if (!direct) {
-                        packB(b, bOff, n, k, transB, pc, kc, jc, nc, packedB, 0, panels);
-                    }
-                    for (int block = 0; block < mBlocks; block++) {
-                        computeBlock(a, aOff, c, cOff, m, n, k, transA, add, source, jc, nc, pc, kc, block, 0, 1, panels);
-                    }
+                for (int ic = i0; ic < i1; ic += MC) {
+                    computeBlock(p, w, direct, ic, Math.min(MC, i1 - ic), jc, nc, pc, kc, add);
                 }
             }
         }
     }
 
-    /**
-     * Where the micro-kernel reads B: packed panels (row stride nr, panel after panel), or B itself, row-major with row
-     * stride n, read in place ({@code direct}).
-     */
-    private record BPanels(float[] data, int offset, int rowStride, boolean direct) {
-    }
-
-    /** One (mc × kc) block of A against the panels [split·panels/splits, (split+1)·panels/splits) of B. */
-    private void computeBlock(float[] a, int aOff, float[] c, int cOff, int m, int n, int k, boolean transA,
-                              boolean add, BPanels b, int jc, int nc, int pc, int kc,
-                              int block, int split, int splits, int panels) {
-        Workspace w = WORKSPACE.get();
-        int ic = block * MC;
-        int mc = Math.min(MC, m - ic);
-        int rowPanels = (mc + MR - 1) / MR;
-        if (w.packedA.length < rowPanels * MR * kc) {
+    /** One (mc × kc) block of A against the (kc × nc) block of B. */
+    private void computeBlock(Product p, Workspace w, boolean direct, int ic, int mc, int jc, int nc, int pc, int kc,
+                              boolean add) {
+        if (w.packedA.length < MC * kc) {
             w.packedA = new float[MC * KC];
         }
-        if (w.tile.length < MR * nr) {
-            w.tile = new float[MR * nr];
-        }
         float[] packedA = w.packedA;
-        packA(a, aOff, m, k, transA, ic, mc, pc, kc, packedA);
-        int firstPanel = split * panels / splits;
-        int lastPanel = (split + 1) * panels / splits;
-        for (int panel = firstPanel; panel < lastPanel; panel++) {
+        packA(p.a(), p.aOff(), p.m(), p.k(), p.transA(), ic, mc, pc, kc, packedA);
+        int n = p.n();
+        float[] c = p.c();
+        int panels = (nc + nr - 1) / nr;
+        for (int panel = 0; panel < panels; panel++) {
             int j0 = jc + panel * nr;
             int cols = Math.min(nr, jc + nc - j0);
-            float[] bData = b.data();
+            float[] bData;
             int bBase;
             int ldb;
-            if (!b.direct()) {
+            if (!direct) {
+                bData = w.packedB;
                 bBase = panel * nr * kc;
                 ldb = nr;
-            } else if (cols == nr) {
-                bBase = b.offset() + pc * b.rowStride() + j0;
-                ldb = b.rowStride();
+            } else if (cols == nr) {                          // B read in place, row stride n
+                bData = p.b();
+                bBase = p.bOff() + pc * n + j0;
+                ldb = n;
             } else {                                          // a partial last panel: pack it, zero-padded
                 if (w.packedB.length < nr * kc) {
                     w.packedB = new float[nr * KC];
                 }
-                packB(b.data(), b.offset(), n, k, false, pc, kc, j0, cols, w.packedB, 0, 1);
+                packB(p.b(), p.bOff(), n, p.k(), false, pc, kc, j0, cols, w.packedB);
                 bData = w.packedB;
                 bBase = 0;
                 ldb = nr;
             }
             for (int ir = 0; ir < mc; ir += MR) {
                 int rows = Math.min(MR, mc - ir);
-                int cBase = cOff + (ic + ir) * n + j0;
+                int cBase = p.cOff() + (ic + ir) * n + j0;
                 if (vector) {
                     kernelVector(packedA, (ir / MR) * MR * kc, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
                 } else {
@@ -187,6 +215,20 @@ final class Gemm {
         for (int ir = 0; ir < mc; ir += MR) {
             int rows = Math.min(MR, mc - ir);
             int base = (ir / MR) * MR * kc;
+            if (!transA && rows == MR) {                     // four rows read side by side, written in order
+                int s0 = aOff + (ic + ir) * k + pc;
+                int s1 = s0 + k;
+                int s2 = s1 + k;
+                int s3 = s2 + k;
+                for (int p = 0; p < kc; p++) {
+                    int d = base + p * MR;
+                    packed[d] = a[s0 + p];
+                    packed[d + 1] = a[s1 + p];
+                    packed[d + 2] = a[s2 + p];
+                    packed[d + 3] = a[s3 + p];
+                }
+                continue;
+            }
             if (!transA) {                                   // A(i, p) = a[i·k + p]
                 for (int r = 0; r < rows; r++) {
                     int src = aOff + (ic + ir + r) * k + pc;
@@ -212,12 +254,20 @@ final class Gemm {
 
     /** Column panels of nr: element (p, j) at [panel·nr·kc + p·nr + j]; missing columns are zeros. */
     private void packB(float[] b, int bOff, int n, int k, boolean transB, int pc, int kc, int jc, int nc,
-                       float[] packed, int firstPanel, int lastPanel) {
-        for (int panel = firstPanel; panel < lastPanel; panel++) {
+                       float[] packed) {
+        int panels = (nc + nr - 1) / nr;
+        for (int panel = 0; panel < panels; panel++) {
             int j0 = jc + panel * nr;
             int cols = Math.min(nr, jc + nc - j0);
             int base = panel * nr * kc;
-            if (!transB) {                                   // B(p, j) = b[p·n + j]
+            if (!transB && vector && cols == nr) {           // full panel rows: two vector copies each
+                for (int p = 0; p < kc; p++) {
+                    int src = bOff + (pc + p) * n + j0;
+                    int dst = base + p * nr;
+                    FloatVector.fromArray(F, b, src).intoArray(packed, dst);
+                    FloatVector.fromArray(F, b, src + LANES).intoArray(packed, dst + LANES);
+                }
+            } else if (!transB) {                            // B(p, j) = b[p·n + j]
                 for (int p = 0; p < kc; p++) {
                     int dst = base + p * nr;
                     System.arraycopy(b, bOff + (pc + p) * n + j0, packed, dst, cols);

@@ -3,6 +3,7 @@ package dev.kiln.backend.cpu;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
 import java.util.concurrent.RecursiveAction;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The backend's own fork-join pool. Only outer loops are split; a kernel called from inside a task runs inline, so
@@ -20,9 +21,11 @@ final class Parallel implements AutoCloseable {
 
     Parallel(int threads) {
         this.threads = threads;
+        // the pool index is not assigned until the worker registers, so the names count on their own
+        AtomicInteger created = new AtomicInteger();
         this.pool = threads > 1 ? new ForkJoinPool(threads, p -> {
             var worker = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(p);
-            worker.setName("kiln-cpu-" + worker.getPoolIndex());
+            worker.setName("kiln-cpu-" + created.getAndIncrement());
             worker.setDaemon(true);
             return worker;
         }, null, false) : null;

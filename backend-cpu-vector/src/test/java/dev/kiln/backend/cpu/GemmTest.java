@@ -31,14 +31,41 @@ class GemmTest {
     @ParameterizedTest(name = "m={0} n={1} k={2} transA={3} transB={4} vector={5}")
     @MethodSource("shapes")
     void matchesReference(int m, int n, int k, boolean transA, boolean transB, boolean vector) {
-        int batch = 2;
+        check(2, m, n, k, transA, transB, vector, 2);
+    }
+
+    /**
+     * Single products large enough to be cut into one part per thread: row parts, column parts (few rows, B read in
+     * place), and grids of both, for thread counts that divide them differently.
+     */
+    static Stream<Arguments> splitShapes() {
+        int[][] sizes = {{200, 300, 260}, {9, 700, 400}, {300, 20, 400}, {129, 129, 300}, {6, 2000, 200}};
+        Stream.Builder<Arguments> cases = Stream.builder();
+        for (int[] s : sizes) {
+            for (int threads : new int[] {2, 3, 4}) {
+                for (int flags = 0; flags < 4; flags++) {
+                    cases.add(Arguments.of(s[0], s[1], s[2], (flags & 1) != 0, (flags & 2) != 0, threads));
+                }
+            }
+        }
+        return cases.build();
+    }
+
+    @ParameterizedTest(name = "m={0} n={1} k={2} transA={3} transB={4} threads={5}")
+    @MethodSource("splitShapes")
+    void splitAcrossThreadsMatchesReference(int m, int n, int k, boolean transA, boolean transB, int threads) {
+        check(1, m, n, k, transA, transB, true, threads);
+    }
+
+    private static void check(int batch, int m, int n, int k, boolean transA, boolean transB, boolean vector,
+                              int threads) {
         Random random = new Random(m * 31L + n * 7L + k);
         float[] a = random(random, batch * m * k);
         float[] b = random(random, k * n);        // shared across the batch (stride 0)
         float[] c = random(random, batch * m * n);
         float[] initial = c.clone();
         boolean accumulate = (m + n) % 2 == 0;
-        try (Parallel parallel = new Parallel(2)) {
+        try (Parallel parallel = new Parallel(threads)) {
             new Gemm(parallel, vector).multiply(a, b, c,
                     new MatmulShape(batch, m, n, k, transA, transB, m * k, 0, accumulate));
         }
