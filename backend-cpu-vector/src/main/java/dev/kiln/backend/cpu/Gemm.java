@@ -37,6 +37,13 @@ final class Gemm {
     static final int DIRECT_B_MAX_M = 2 * MC;
     /** Below this many flops a product runs on one thread. */
     private static final long PARALLEL_FLOPS = 1L << 21;
+    /**
+     * The same for the few-row products (decoding), which only stream B: splitting B's columns pays off much sooner,
+     * since a loop on the spinning pool costs a few microseconds and B comes from memory.
+     */
+    private static final long SMALL_M_PARALLEL_FLOPS = 1L << 16;
+    /** Columns of B per chunk of a few-row product: a few cache lines per row, enough to hide the chunk overhead. */
+    private static final int SMALL_M_GRAIN_COLUMNS = 64;
 
     /** Per-thread pack buffers, grown on demand and reused: the hot path allocates nothing. */
     private static final class Workspace {
@@ -395,7 +402,7 @@ final class Gemm {
         }
         float[] aRows = rows;
         int aRowsOff = rowsOff;
-        boolean inParallel = 2L * m * n * k >= PARALLEL_FLOPS;
+        boolean inParallel = 2L * m * n * k >= SMALL_M_PARALLEL_FLOPS;
         if (transB) {
             // C[i, j] = A_i · B_j: B's rows are contiguous, so each output is one streamed dot product
             Parallel.RangeBody body = (j0, j1) -> {
@@ -423,7 +430,7 @@ final class Gemm {
             streamRows(aRows, aRowsOff, b, bOff, c, cOff, m, n, k, j0, j1, accumulate);
         };
         if (inParallel) {
-            parallel.forRange(units, Math.max(1, 256 / step), body);
+            parallel.forRange(units, Math.max(1, SMALL_M_GRAIN_COLUMNS / step), body);
         } else {
             body.run(0, units);
         }
@@ -438,13 +445,50 @@ final class Gemm {
             }
         }
         int vectorEnd = vector ? j0 + F.loopBound(j1 - j0) : j0;
-        for (int p = 0; p < k; p++) {
+        int p = 0;
+        // four rows of B per pass over C's segment: one load and one store of C for four FMAs instead of one, in the
+        // same order of additions as one row at a time
+        for (; p + 4 <= k; p += 4) {
+            int row0 = bOff + p * n;
+            int row1 = row0 + n;
+            int row2 = row1 + n;
+            int row3 = row2 + n;
+            for (int i = 0; i < m; i++) {
+                int ai = aOff + i * k + p;
+                float a0 = a[ai];
+                float a1 = a[ai + 1];
+                float a2 = a[ai + 2];
+                float a3 = a[ai + 3];
+                int out = cOff + i * n;
+                int j = j0;
+                if (j < vectorEnd) {
+                    FloatVector v0 = FloatVector.broadcast(F, a0);
+                    FloatVector v1 = FloatVector.broadcast(F, a1);
+                    FloatVector v2 = FloatVector.broadcast(F, a2);
+                    FloatVector v3 = FloatVector.broadcast(F, a3);
+                    for (; j < vectorEnd; j += LANES) {
+                        FloatVector acc = FloatVector.fromArray(F, c, out + j);
+                        acc = FloatVector.fromArray(F, b, row0 + j).fma(v0, acc);
+                        acc = FloatVector.fromArray(F, b, row1 + j).fma(v1, acc);
+                        acc = FloatVector.fromArray(F, b, row2 + j).fma(v2, acc);
+                        acc = FloatVector.fromArray(F, b, row3 + j).fma(v3, acc);
+                        acc.intoArray(c, out + j);
+                    }
+                }
+                for (; j < j1; j++) {
+                    float sum = c[out + j];
+                    sum += a0 * b[row0 + j];
+                    sum += a1 * b[row1 + j];
+                    sum += a2 * b[row2 + j];
+                    sum += a3 * b[row3 + j];
+                    c[out + j] = sum;
+                }
+            }
+        }
+        for (; p < k; p++) {
             int row = bOff + p * n;
             for (int i = 0; i < m; i++) {
                 float av = a[aOff + i * k + p];
-                if (av == 0f) {
-                    continue;
-                }
                 int out = cOff + i * n;
                 int j = j0;
                 for (; j < vectorEnd; j += LANES) {
