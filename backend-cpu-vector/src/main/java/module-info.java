@@ -1,4 +1,4 @@
-/** The CPU backend: kernels on the Vector API with scalar tails, on a fork-join pool it owns. Provider id {@code cpu}. */
+/** The CPU backend: kernels on the Vector API with scalar tails, on a thread pool it owns. Provider id {@code cpu}. */
 module dev.kiln.backend.cpu {
     requires dev.kiln.api;
     requires jdk.incubator.vector;

@@ -13,8 +13,8 @@ import dev.kiln.api.backend.DType;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The CPU backend: Java arrays as storage, Vector API kernels (or scalar ones, {@code vector.bits=0}) on a fork-join
- * pool of its own. Every fused operation of the SPI is overridden with a one-pass kernel.
+ * The CPU backend: Java arrays as storage, Vector API kernels (or scalar ones, {@code vector.bits=0}) on a thread pool
+ * of its own ({@link Parallel}). Every fused operation of the SPI is overridden with a one-pass kernel.
  */
 public final class CpuBackend implements Backend {
     private final Parallel parallel;
