@@ -206,7 +206,7 @@ final class Gemm {
                 bBase = 0;
                 ldb = nr;
             }
-            boolean nextPanelFull = panel + 1 < panels && Math.min(nr, jc + nc - j0 - nr) == nr && mc >= MR;
+            boolean nextPanelFull = j0 + 2 * nr <= jc + nc && mc >= MR;
             for (int ir = 0; ir < mc; ir += MR) {
                 int rows = Math.min(MR, mc - ir);
                 int cBase = p.cOff() + (ic + ir) * n + j0;

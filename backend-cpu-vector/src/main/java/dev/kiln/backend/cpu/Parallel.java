@@ -29,14 +29,13 @@ final class Parallel implements AutoCloseable {
     private static final long DEFAULT_KEEP_ALIVE_NANOS = 30_000_000_000L;
 
     private final int threads;
+    private final long keepAliveNanos;
     private final Worker[] workers;
     /** One loop at a time; a loop submitted while another runs (another thread, or a nested call) runs inline. */
     private final ReentrantLock submission = new ReentrantLock();
     private volatile Loop current;
     private volatile boolean closed;
     private long loops;
-
-    private final long keepAliveNanos;
 
     Parallel(int threads) {
         this(threads, DEFAULT_KEEP_ALIVE_NANOS);
@@ -82,7 +81,7 @@ final class Parallel implements AutoCloseable {
         Loop loop;
         try {
             int chunk = (n + chunks - 1) / chunks;
-            loop = new Loop(++loops, body, n, chunk, (n + chunk - 1) / chunk);
+            loop = new Loop(++loops, body, n, chunk);
             current = loop;
             for (Worker worker : workers) {
                 if (worker.retired) {
@@ -123,12 +122,12 @@ final class Parallel implements AutoCloseable {
         final AtomicInteger finished = new AtomicInteger();
         volatile Throwable failure;
 
-        Loop(long id, RangeBody body, int n, int chunk, int chunks) {
+        Loop(long id, RangeBody body, int n, int chunk) {
             this.id = id;
             this.body = body;
             this.n = n;
             this.chunk = chunk;
-            this.chunks = chunks;
+            this.chunks = (n + chunk - 1) / chunk;
         }
 
         /** Runs chunks until none is left; after a failure the rest are skipped, and the first failure is kept. */

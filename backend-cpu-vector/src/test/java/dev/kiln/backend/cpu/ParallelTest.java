@@ -20,14 +20,8 @@ class ParallelTest {
             for (int round = 0; round < 2000; round++) {
                 int n = 1 + (round * 37) % 500;
                 AtomicIntegerArray hits = new AtomicIntegerArray(n);
-                parallel.forRange(n, 1 + round % 7, (start, end) -> {
-                    for (int i = start; i < end; i++) {
-                        hits.incrementAndGet(i);
-                    }
-                });
-                for (int i = 0; i < n; i++) {
-                    assertEquals(1, hits.get(i), "round " + round + ", index " + i);
-                }
+                parallel.forRange(n, 1 + round % 7, counting(hits));
+                assertEachCounted(hits, 1, "round " + round);
             }
         }
     }
@@ -44,14 +38,8 @@ class ParallelTest {
                 }));
             assertSame(boom, thrown);
             AtomicIntegerArray hits = new AtomicIntegerArray(100);
-            parallel.forRange(100, 1, (start, end) -> {
-                for (int i = start; i < end; i++) {
-                    hits.incrementAndGet(i);
-                }
-            });
-            for (int i = 0; i < 100; i++) {
-                assertEquals(1, hits.get(i));
-            }
+            parallel.forRange(100, 1, counting(hits));
+            assertEachCounted(hits, 1, "after the failure");
         }
     }
 
@@ -71,9 +59,7 @@ class ParallelTest {
                     });
                 }
             });
-            for (int i = 0; i < 64 * 64; i++) {
-                assertEquals(1, hits.get(i));
-            }
+            assertEachCounted(hits, 1, "nested");
         }
     }
 
@@ -86,11 +72,7 @@ class ParallelTest {
                 AtomicIntegerArray mine = hits[t];
                 callers[t] = Thread.ofPlatform().start(() -> {
                     for (int round = 0; round < 500; round++) {
-                        parallel.forRange(300, 3, (start, end) -> {
-                            for (int i = start; i < end; i++) {
-                                mine.incrementAndGet(i);
-                            }
-                        });
+                        parallel.forRange(300, 3, counting(mine));
                     }
                 });
             }
@@ -98,9 +80,7 @@ class ParallelTest {
                 caller.join();
             }
             for (AtomicIntegerArray mine : hits) {
-                for (int i = 0; i < 300; i++) {
-                    assertEquals(500, mine.get(i));
-                }
+                assertEachCounted(mine, 500, "two callers");
             }
         }
     }
@@ -115,15 +95,24 @@ class ParallelTest {
             }
             assertFalse(parallel.allWorkersAlive(), "idle workers should end after the keep-alive");
             AtomicIntegerArray hits = new AtomicIntegerArray(1000);
-            parallel.forRange(1000, 1, (start, end) -> {
-                for (int i = start; i < end; i++) {
-                    hits.incrementAndGet(i);
-                }
-            });
-            for (int i = 0; i < 1000; i++) {
-                assertEquals(1, hits.get(i));
-            }
+            parallel.forRange(1000, 1, counting(hits));
+            assertEachCounted(hits, 1, "after the keep-alive");
             assertTrue(parallel.allWorkersAlive(), "the next loop restarts them");
+        }
+    }
+
+    /** A loop body that counts each index it is given. */
+    private static Parallel.RangeBody counting(AtomicIntegerArray hits) {
+        return (start, end) -> {
+            for (int i = start; i < end; i++) {
+                hits.incrementAndGet(i);
+            }
+        };
+    }
+
+    private static void assertEachCounted(AtomicIntegerArray hits, int expected, String context) {
+        for (int i = 0; i < hits.length(); i++) {
+            assertEquals(expected, hits.get(i), context + ", index " + i);
         }
     }
 }
