@@ -44,6 +44,9 @@ final class OpenClBackend implements Backend {
     private static final int SMALL_GROUP = 32;
     private static final int MATMUL_TILE = 64;
     private static final int MATMUL_THREADS = 16;
+    /** Columns per panel of a packed B, and 4 × PANEL blocks of C per work-item of {@code matmul_rows}: kernels.cl. */
+    private static final int MATMUL_PANEL = 16;
+    private static final int MATMUL_ROW_TILES = 8;
 
     private final ClDevice device;
     private final boolean rowsMatmul;
@@ -231,25 +234,28 @@ final class OpenClBackend implements Backend {
     }
 
     /**
-     * On a CPU device the register-blocked kernel wins by far over local-memory tiles, but it reads row-major operands:
-     * a transposed one is copied to row-major first (O(mk) beside the O(mnk) product).
+     * On a CPU device the register-blocked kernel wins by far over local-memory tiles. It reads A row-major (a
+     * transposed A is copied first) and B packed into panels of 16 columns (either layout; O(kn) beside the O(mnk)
+     * product).
      */
     private void matmulOnCpu(ClStorage a, ClStorage b, ClStorage c, MatmulShape s) {
         ClStorage rowMajorA = s.transA() ? transposed(a, s.aBatchStride(), s.batch(), s.k(), s.m()) : a;
-        ClStorage rowMajorB = s.transB() ? transposed(b, s.bBatchStride(), s.batch(), s.n(), s.k()) : b;
+        int bBatches = s.bBatchStride() == 0 ? 1 : s.batch();
+        int panels = ceilDiv(s.n(), MATMUL_PANEL);
+        ClStorage packedB = create(DType.FLOAT32, bBatches * panels * s.k() * MATMUL_PANEL);
         try {
+            launch("pack_b_panels", new long[] {panels, s.k(), bBatches}, null, b, s.k(), s.n(), s.transB() ? 1 : 0,
+                    s.bBatchStride(), packedB);
             int aStride = s.transA() ? (s.aBatchStride() == 0 ? 0 : s.m() * s.k()) : s.aBatchStride();
-            int bStride = s.transB() ? (s.bBatchStride() == 0 ? 0 : s.k() * s.n()) : s.bBatchStride();
-            long[] global = {ceilDiv(s.n(), 16), ceilDiv(s.m(), 4), s.batch()};
-            launch("matmul_rows", global, null, rowMajorA, rowMajorB, c, s.m(), s.n(), s.k(), aStride, bStride,
+            int bStride = s.bBatchStride() == 0 ? 0 : panels * s.k() * MATMUL_PANEL;
+            long[] global = {panels, ceilDiv(s.m(), 4 * MATMUL_ROW_TILES), s.batch()};
+            launch("matmul_rows", global, null, rowMajorA, packedB, c, s.m(), s.n(), s.k(), aStride, bStride,
                     s.accumulate() ? 1 : 0);
         } finally {
             if (rowMajorA != a) {
                 release(rowMajorA);
             }
-            if (rowMajorB != b) {
-                release(rowMajorB);
-            }
+            release(packedB);
         }
     }
 

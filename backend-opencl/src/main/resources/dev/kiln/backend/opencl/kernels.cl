@@ -243,70 +243,127 @@ void matmul(__global const float* A, __global const float* B, __global float* C,
     }
 }
 
-// CPU devices (PoCL): each work-item computes a 4×16 block of C with explicit vectors and no barriers, reading row-major
-// operands through the caches (the host transposes a transposed operand first). Edge blocks take a scalar path with
-// the same per-element arithmetic (an fma chain over k in order), so every element rounds the same way.
-__kernel void matmul_rows(__global const float* A, __global const float* B, __global float* C, int M, int N, int K,
+// CPU devices (PoCL): B is first packed into panels of 16 columns, each panel's K rows of 16 floats contiguous (read in
+// place, a panel's rows lie a row of B apart: at N = 1024 that is 4 KB, so they all fall into one set of the L1 cache
+// and evict each other). Each work-item then computes a strip of ROW_TILES blocks of 4×16 down one panel, with
+// explicit vectors and no barriers, K_BLOCK values of k at a time so that the panel's slice stays in L1 for the whole
+// strip while only four rows of A stream in per block. A transposed A is copied row-major by the host first. Edge
+// blocks take a scalar path with the same per-element arithmetic (one fma chain over k in order), so every element
+// rounds the same way.
+#define PANEL 16
+#define ROW_TILES 8
+#define K_BLOCK 256
+
+// B (K×N, or N×K when transB) into panels: element (k, j) at [(j / PANEL) · K · PANEL + k · PANEL + j % PANEL]; columns
+// past N are zeros. One work-item per (panel, k).
+__kernel void pack_b_panels(__global const float* B, int K, int N, int transB, int bBatchStride, __global float* out) {
+    size_t batch = get_global_id(2);
+    int panel = (int) get_global_id(0);
+    int k = (int) get_global_id(1);
+    int panels = (N + PANEL - 1) / PANEL;
+    B += batch * (size_t) bBatchStride;
+    __global float* dst = out + batch * (size_t) panels * K * PANEL + ((size_t) panel * K + k) * PANEL;
+    int c0 = panel * PANEL;
+    if (!transB && c0 + PANEL <= N) {
+        __global const float* src = B + (size_t) k * N + c0;
+        vstore8(vload8(0, src), 0, dst);
+        vstore8(vload8(1, src), 1, dst);
+        return;
+    }
+    for (int j = 0; j < PANEL; j++) {
+        int col = c0 + j;
+        dst[j] = col >= N ? 0.0f : transB ? B[(size_t) col * K + k] : B[(size_t) k * N + col];
+    }
+}
+
+void matmul_block4x16(__global const float* A, __global const float* panel, __global float* C, int N, int K, int r0,
+                      int c0, int k0, int k1, int accumulate) {
+    // 16 columns as two float8 halves: the width of an AVX2 register, which PoCL's usual CPU target has
+    __global const float* a0 = A + (size_t) r0 * K;
+    __global const float* a1 = a0 + K;
+    __global const float* a2 = a1 + K;
+    __global const float* a3 = a2 + K;
+    __global float* c = C + (size_t) r0 * N + c0;
+    float8 acc0l = (float8) 0.0f, acc0h = (float8) 0.0f;
+    float8 acc1l = (float8) 0.0f, acc1h = (float8) 0.0f;
+    float8 acc2l = (float8) 0.0f, acc2h = (float8) 0.0f;
+    float8 acc3l = (float8) 0.0f, acc3h = (float8) 0.0f;
+    if (k0 > 0) {
+        // resume the chains from the sums stored after the previous block of k: a float stored and loaded is exact
+        acc0l = vload8(0, c);
+        acc0h = vload8(1, c);
+        acc1l = vload8(0, c + N);
+        acc1h = vload8(1, c + N);
+        acc2l = vload8(0, c + 2 * N);
+        acc2h = vload8(1, c + 2 * N);
+        acc3l = vload8(0, c + 3 * N);
+        acc3h = vload8(1, c + 3 * N);
+    }
+    for (int k = k0; k < k1; k++) {
+        __global const float* row = panel + (size_t) k * PANEL;
+        float8 bl = vload8(0, row);
+        float8 bh = vload8(1, row);
+        float8 x0 = (float8) a0[k];
+        float8 x1 = (float8) a1[k];
+        float8 x2 = (float8) a2[k];
+        float8 x3 = (float8) a3[k];
+        acc0l = fma(x0, bl, acc0l);
+        acc0h = fma(x0, bh, acc0h);
+        acc1l = fma(x1, bl, acc1l);
+        acc1h = fma(x1, bh, acc1h);
+        acc2l = fma(x2, bl, acc2l);
+        acc2h = fma(x2, bh, acc2h);
+        acc3l = fma(x3, bl, acc3l);
+        acc3h = fma(x3, bh, acc3h);
+    }
+    if (accumulate) {
+        acc0l += vload8(0, c);
+        acc0h += vload8(1, c);
+        acc1l += vload8(0, c + N);
+        acc1h += vload8(1, c + N);
+        acc2l += vload8(0, c + 2 * N);
+        acc2h += vload8(1, c + 2 * N);
+        acc3l += vload8(0, c + 3 * N);
+        acc3h += vload8(1, c + 3 * N);
+    }
+    vstore8(acc0l, 0, c);
+    vstore8(acc0h, 1, c);
+    vstore8(acc1l, 0, c + N);
+    vstore8(acc1h, 1, c + N);
+    vstore8(acc2l, 0, c + 2 * N);
+    vstore8(acc2h, 1, c + 2 * N);
+    vstore8(acc3l, 0, c + 3 * N);
+    vstore8(acc3h, 1, c + 3 * N);
+}
+
+// C[batch] (M×N) (+)= A (M×K, row-major) · B, with B packed by pack_b_panels (bBatchStride: between packed batches).
+__kernel void matmul_rows(__global const float* A, __global const float* packedB, __global float* C, int M, int N, int K,
                           int aBatchStride, int bBatchStride, int accumulate) {
     size_t batch = get_global_id(2);
     A += batch * (size_t) aBatchStride;
-    B += batch * (size_t) bBatchStride;
     C += batch * (size_t) M * N;
-    int c0 = (int) get_global_id(0) * 16;
-    int r0 = (int) get_global_id(1) * 4;
-    if (c0 + 16 <= N && r0 + 4 <= M) {
-        // 16 columns as two float8 halves: the width of an AVX2 register, which PoCL's usual CPU target has
-        __global const float* a0 = A + (size_t) r0 * K;
-        __global const float* a1 = a0 + K;
-        __global const float* a2 = a1 + K;
-        __global const float* a3 = a2 + K;
-        float8 acc0l = (float8) 0.0f, acc0h = (float8) 0.0f;
-        float8 acc1l = (float8) 0.0f, acc1h = (float8) 0.0f;
-        float8 acc2l = (float8) 0.0f, acc2h = (float8) 0.0f;
-        float8 acc3l = (float8) 0.0f, acc3h = (float8) 0.0f;
-        for (int k = 0; k < K; k++) {
-            __global const float* row = B + (size_t) k * N + c0;
-            float8 bl = vload8(0, row);
-            float8 bh = vload8(1, row);
-            float8 x0 = (float8) a0[k];
-            float8 x1 = (float8) a1[k];
-            float8 x2 = (float8) a2[k];
-            float8 x3 = (float8) a3[k];
-            acc0l = fma(x0, bl, acc0l);
-            acc0h = fma(x0, bh, acc0h);
-            acc1l = fma(x1, bl, acc1l);
-            acc1h = fma(x1, bh, acc1h);
-            acc2l = fma(x2, bl, acc2l);
-            acc2h = fma(x2, bh, acc2h);
-            acc3l = fma(x3, bl, acc3l);
-            acc3h = fma(x3, bh, acc3h);
+    int c0 = (int) get_global_id(0) * PANEL;
+    __global const float* panel = packedB + batch * (size_t) bBatchStride + (size_t) get_global_id(0) * K * PANEL;
+    int strip = (int) get_global_id(1) * 4 * ROW_TILES;
+    int stripEnd = min(strip + 4 * ROW_TILES, M);
+    int r0 = strip;
+    if (c0 + PANEL <= N) {
+        // with accumulate the partial sums have nowhere to wait but C, which still holds the addend: k in one block
+        int kBlock = accumulate ? K : K_BLOCK;
+        int fullEnd = strip + (stripEnd - strip) / 4 * 4;
+        for (int k0 = 0; k0 < K; k0 += kBlock) {
+            int k1 = min(K, k0 + kBlock);
+            for (int r = strip; r < fullEnd; r += 4) {
+                matmul_block4x16(A, panel, C, N, K, r, c0, k0, k1, accumulate);
+            }
         }
-        __global float* c = C + (size_t) r0 * N + c0;
-        if (accumulate) {
-            acc0l += vload8(0, c);
-            acc0h += vload8(1, c);
-            acc1l += vload8(0, c + N);
-            acc1h += vload8(1, c + N);
-            acc2l += vload8(0, c + 2 * N);
-            acc2h += vload8(1, c + 2 * N);
-            acc3l += vload8(0, c + 3 * N);
-            acc3h += vload8(1, c + 3 * N);
-        }
-        vstore8(acc0l, 0, c);
-        vstore8(acc0h, 1, c);
-        vstore8(acc1l, 0, c + N);
-        vstore8(acc1h, 1, c + N);
-        vstore8(acc2l, 0, c + 2 * N);
-        vstore8(acc2h, 1, c + 2 * N);
-        vstore8(acc3l, 0, c + 3 * N);
-        vstore8(acc3h, 1, c + 3 * N);
-        return;
+        r0 = fullEnd;
     }
-    for (int r = r0; r < min(r0 + 4, M); r++) {
-        for (int col = c0; col < min(c0 + 16, N); col++) {
+    for (int r = r0; r < stripEnd; r++) {
+        for (int col = c0; col < min(c0 + PANEL, N); col++) {
             float s = 0.0f;
             for (int k = 0; k < K; k++) {
-                s = fma(A[(size_t) r * K + k], B[(size_t) k * N + col], s);
+                s = fma(A[(size_t) r * K + k], panel[(size_t) k * PANEL + col - c0], s);
             }
             size_t at = (size_t) r * N + col;
             C[at] = accumulate ? C[at] + s : s;
