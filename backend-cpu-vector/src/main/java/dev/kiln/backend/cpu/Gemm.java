@@ -213,11 +213,8 @@ final class Gemm {
                 // the full C tile that the next call will update, to be touched early (-1: none, or a partial one)
                 int next = ir + 2 * MR <= mc && cols == nr ? cBase + MR * n
                         : ir + MR >= mc && nextPanelFull ? p.cOff() + ic * n + j0 + nr : -1;
-                if (vector && ldb == PANEL) {
-                    kernelPacked(packedA, (ir / MR) * MR * KC, bData, bBase, kc, c, cBase, n, rows, cols, add, w.tile,
-                            next);
-                } else if (vector) {
-                    kernelVector(packedA, (ir / MR) * MR * KC, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add,
+                if (vector) {
+                    kernel(packedA, (ir / MR) * MR * KC, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add,
                             w.tile, next);
                 } else {
                     kernelScalar(packedA, (ir / MR) * MR * KC, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
@@ -296,62 +293,12 @@ final class Gemm {
     }
 
     /**
-     * C[4 × 2·LANES] (+)= A panel · packed B panel, in eight vector accumulators. B's row stride is the constant
-     * {@link #PANEL}: with the stride in a variable, as {@link #kernelVector} has it, C2's code for the same loop runs
-     * about 11 % slower (85–87 against 97 GFLOP/s in L1 on one core, measured), and this loop is where a large product
-     * spends ~95 % of its time.
+     * C[4 × 2·LANES] (+)= A panel · B panel, in eight vector accumulators, B's rows ldb apart: a packed panel (ldb =
+     * {@link #PANEL}) or a row-major B read in place (ldb = n). This loop is where a large product spends ~90 % of its
+     * time. With the indices as the loop's own variables it runs as fast with the stride in a variable as with the
+     * constant (measured; with the indices computed from k each iteration the variable stride cost 11 %).
      */
-    private static void kernelPacked(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
-                                     int rows, int cols, boolean add, float[] tile, int next) {
-        float touched = touch(c, next, ldc);
-        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
-        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
-        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
-        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
-        int aEnd = aOff + kc;
-        // the indices as the loop's own variables: 21 micro-ops per k instead of 24 (C2 does not unroll this loop, and
-        // a hand-unrolled one gets its loads hoisted and its accumulators spilled)
-        for (int ai = aOff, bi = bOff; ai < aEnd; ai++, bi += PANEL) {
-            FloatVector b0 = FloatVector.fromArray(F, pb, bi);
-            FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
-            FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(F, pa[ai + KC]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2 * KC]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3 * KC]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
-        }
-        keep(touched);
-        if (rows == MR && cols == PANEL) {
-            store(c00, c01, c, cOff, add);
-            store(c10, c11, c, cOff + ldc, add);
-            store(c20, c21, c, cOff + 2 * ldc, add);
-            store(c30, c31, c, cOff + 3 * ldc, add);
-            return;
-        }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, LANES);
-        c10.intoArray(tile, PANEL);
-        c11.intoArray(tile, PANEL + LANES);
-        c20.intoArray(tile, 2 * PANEL);
-        c21.intoArray(tile, 2 * PANEL + LANES);
-        c30.intoArray(tile, 3 * PANEL);
-        c31.intoArray(tile, 3 * PANEL + LANES);
-        storePartial(tile, PANEL, c, cOff, ldc, rows, cols, add);
-    }
-
-    /**
-     * The same tile with B read in place at row stride ldb (a row-major B that was not packed). It repeats
-     * {@link #kernelPacked} line for line on purpose: one method for both strides runs the packed case 11 % slower, and
-     * a shared epilogue taking the eight accumulators is not always inlined, which boxes them (measured: 7 GFLOP/s).
-     */
-    private static void kernelVector(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff,
+    private static void kernel(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff,
                                      int ldc, int rows, int cols, boolean add, float[] tile, int next) {
         float touched = touch(c, next, ldc);
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
@@ -359,6 +306,7 @@ final class Gemm {
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
         int aEnd = aOff + kc;
+        // C2 does not unroll this loop, and a hand-unrolled one gets its loads hoisted and its accumulators spilled
         for (int ai = aOff, bi = bOff; ai < aEnd; ai++, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, pb, bi);
             FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
