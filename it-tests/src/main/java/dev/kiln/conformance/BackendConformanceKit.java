@@ -14,6 +14,7 @@ import dev.kiln.api.backend.BinaryOp;
 import dev.kiln.api.backend.Compositions;
 import dev.kiln.api.backend.CounterRandom;
 import dev.kiln.api.backend.Distribution;
+import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
 import dev.kiln.api.backend.DType;
@@ -357,6 +358,36 @@ public final class BackendConformanceKit {
                 float[] bi = Arrays.copyOfRange(b, i * k * n, (i + 1) * k * n);
                 assertClose("matrix @ batch " + i + what, Reference.matmul(a1, bi, 1, m, n, k, true),
                         Arrays.copyOfRange(matrixTimesBatch, i * m * n, (i + 1) * m * n), 1e-4, 1e-4);
+            }
+        }
+        // the Backend primitive with accumulate (C += A·B, as the LSTM's recurrent step uses it), B in either layout
+        for (int[] s : new int[][] {{5, 33, 17}, {37, 40, 600}}) {
+            int m = s[0];
+            int n = s[1];
+            int k = s[2];
+            float[] a = random(11, m * k, -1, 1);
+            float[] b = random(12, k * n, -1, 1);
+            float[] c0 = random(13, m * n, -1, 1);
+            float[] bStoredTransposed = new float[k * n];
+            for (int p = 0; p < k; p++) {
+                for (int j = 0; j < n; j++) {
+                    bStoredTransposed[j * k + p] = b[p * n + j];
+                }
+            }
+            double[] expected = Reference.matmul(a, b, 1, m, n, k, true);
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] += c0[i];
+            }
+            for (boolean transB : new boolean[] {false, true}) {
+                Storage as = backend.upload(a);
+                Storage bs = backend.upload(transB ? bStoredTransposed : b);
+                Storage cs = backend.upload(c0);
+                backend.matmul(as, bs, cs, new MatmulShape(1, m, n, k, false, transB, 0, 0, true));
+                assertClose("accumulate m=" + m + " n=" + n + " k=" + k + (transB ? " (B transposed)" : ""), expected,
+                        download(cs), 1e-4, 1e-4);
+                backend.release(as);
+                backend.release(bs);
+                backend.release(cs);
             }
         }
         // broadcast batch dimensions (2, 1) × (1, 3)
