@@ -576,6 +576,24 @@ __kernel void adam(__global float* p, __global const float* g, __global float* m
 
 #define MAX_HEAD 128
 
+// x·y over d values: eight partial sums in a float8 when d is a multiple of 8, added up in one fixed order; a single
+// chain otherwise. One chain of d dependent fmas leaves a CPU core waiting on each add's latency, and these dot products
+// are most of what the attention kernels compute.
+float kiln_dot(__global const float* x, __global const float* y, int d) {
+    if ((d & 7) == 0) {
+        float8 acc = (float8) 0.0f;
+        for (int c = 0; c < d; c += 8) {
+            acc = fma(vload8(0, x + c), vload8(0, y + c), acc);
+        }
+        return ((acc.s0 + acc.s1) + (acc.s2 + acc.s3)) + ((acc.s4 + acc.s5) + (acc.s6 + acc.s7));
+    }
+    float s = 0.0f;
+    for (int c = 0; c < d; c++) {
+        s += x[c] * y[c];
+    }
+    return s;
+}
+
 // One work-item per (batch·head, query row): an online softmax over the keys up to the row, one key at a time, so no
 // row of scores is ever held (flash-attention's idea at work-item granularity). Each work-item keeps a head-sized
 // accumulator in private memory; the host launches these kernels in small work-groups, since a CPU runtime (PoCL)
@@ -594,11 +612,7 @@ __kernel void attention(__global const float* q, __global const float* k, __glob
     float runningSum = 0.0f;
     for (int j = 0; j <= i; j++) {
         __global const float* kj = k + base + (size_t) j * d;
-        float s = 0.0f;
-        for (int c = 0; c < d; c++) {
-            s += qi[c] * kj[c];
-        }
-        s *= scale;
+        float s = kiln_dot(qi, kj, d) * scale;
         float newMax = fmax(runningMax, s);
         float correction = exp(runningMax - newMax);
         float p = exp(s - newMax);
@@ -618,22 +632,14 @@ __kernel void attention(__global const float* q, __global const float* k, __glob
 // D_i = Σ_c dout_ic · out_ic, the row term of the softmax backward.
 __kernel void attention_row_dot(__global const float* out, __global const float* dout, __global float* dterm, int d) {
     size_t row = get_global_id(0);
-    float s = 0.0f;
-    for (int c = 0; c < d; c++) {
-        s += dout[row * d + c] * out[row * d + c];
-    }
-    dterm[row] = s;
+    dterm[row] = kiln_dot(dout + row * d, out + row * d, d);
 }
 
 // For one (query i, key j) pair: p = exp(q_i·k_j·scale − lse_i) and ds = p (dout_i·v_j − D_i) · scale.
 float2 kiln_backward_terms(__global const float* qi, __global const float* kj, __global const float* doi,
                            __global const float* vj, float lse, float dterm, int d, float scale) {
-    float s = 0.0f;
-    float dp = 0.0f;
-    for (int c = 0; c < d; c++) {
-        s += qi[c] * kj[c];
-        dp += doi[c] * vj[c];
-    }
+    float s = kiln_dot(qi, kj, d);
+    float dp = kiln_dot(doi, vj, d);
     float p = exp(s * scale - lse);
     return (float2) (p, p * (dp - dterm) * scale);
 }
