@@ -431,12 +431,27 @@ __kernel void cross_entropy(__global const float* logits, __global const int* ta
     size_t r = get_global_id(0);
     size_t o = r * (size_t) cols;
     float max = -INFINITY;
-    for (int i = 0; i < cols; i++) {
-        max = fmax(max, logits[o + i]);
-    }
     float sum = 0.0f;
-    for (int i = 0; i < cols; i++) {
-        sum += exp(logits[o + i] - max);
+    if ((cols & 7) == 0) {
+        // eight lanes of partial maxima and sums, combined in one fixed order: a single chain over a vocabulary-long
+        // row runs at one operation's latency per logit
+        float8 m8 = (float8) (-INFINITY);
+        for (int i = 0; i < cols; i += 8) {
+            m8 = fmax(m8, vload8(0, logits + o + i));
+        }
+        max = fmax(fmax(fmax(m8.s0, m8.s1), fmax(m8.s2, m8.s3)), fmax(fmax(m8.s4, m8.s5), fmax(m8.s6, m8.s7)));
+        float8 s8 = (float8) 0.0f;
+        for (int i = 0; i < cols; i += 8) {
+            s8 += exp(vload8(0, logits + o + i) - max);
+        }
+        sum = ((s8.s0 + s8.s1) + (s8.s2 + s8.s3)) + ((s8.s4 + s8.s5) + (s8.s6 + s8.s7));
+    } else {
+        for (int i = 0; i < cols; i++) {
+            max = fmax(max, logits[o + i]);
+        }
+        for (int i = 0; i < cols; i++) {
+            sum += exp(logits[o + i] - max);
+        }
     }
     float lse = max + log(sum);
     int target = targets[r];
