@@ -21,9 +21,9 @@ import jdk.incubator.vector.VectorOperators;
  */
 final class Gemm {
     /**
-     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators: with more (6 × 2, 4 × 3), C2 on JDK 25 compiles the
-     * kernel at half the throughput (measured); 5 × 2 and 3 × 3 run no faster than 4 × 2, which reaches the core's FMA
-     * peak in L1.
+     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators, and reaches the core's FMA peak in L1: with more
+     * (6 × 2, 4 × 3), C2 on JDK 25 compiles the kernel at half the throughput; 3 × 3 runs no faster, and 5 × 2 ran at
+     * 34 GFLOP/s in place against 84 (all measured).
      */
     static final int MR = 4;
     /** Columns of a micro-tile, and the row stride of a packed B panel, on the vector path: two vectors. */
@@ -82,16 +82,13 @@ final class Gemm {
         if (s.batch() > 1 && flopsEach < 16 * PARALLEL_FLOPS) {
             parallel.forRange(s.batch(), (int) Math.max(1, PARALLEL_FLOPS / flopsEach), (start, end) -> {
                 for (int i = start; i < end; i++) {
-                    Product p = new Product(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
-                            s.transA(), s.transB(), s.accumulate());
-                    blocked(p, 0, m, 0, n);
+                    blocked(product(a, b, c, s, i), 0, m, 0, n);
                 }
             });
             return;
         }
         for (int i = 0; i < s.batch(); i++) {
-            Product p = new Product(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
-                    s.transA(), s.transB(), s.accumulate());
+            Product p = product(a, b, c, s, i);
             if (flopsEach >= PARALLEL_FLOPS && parallel.threads() > 1) {
                 split(p);
             } else {
@@ -103,6 +100,12 @@ final class Gemm {
     /** One product C (m×n) (+)= op(A)·op(B), with the operands' offsets into their arrays. */
     private record Product(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                            boolean transA, boolean transB, boolean accumulate) {
+    }
+
+    /** Product i of the batch s. */
+    private static Product product(float[] a, float[] b, float[] c, MatmulShape s, int i) {
+        return new Product(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * s.m() * s.n(), s.m(), s.n(),
+                s.k(), s.transA(), s.transB(), s.accumulate());
     }
 
     // ------------------------------------------------------------------------------------------ packed, blocked path
@@ -213,11 +216,11 @@ final class Gemm {
                 // the full C tile that the next call will update, to be touched early (-1: none, or a partial one)
                 int next = ir + 2 * MR <= mc && cols == nr ? cBase + MR * n
                         : ir + MR >= mc && nextPanelFull ? p.cOff() + ic * n + j0 + nr : -1;
+                int aPanel = ir * KC;                        // ir is a multiple of MR: panel ir / MR of MR·KC
                 if (vector) {
-                    kernel(packedA, (ir / MR) * MR * KC, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add,
-                            w.tile, next);
+                    kernel(packedA, aPanel, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile, next);
                 } else {
-                    kernelScalar(packedA, (ir / MR) * MR * KC, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
+                    kernelScalar(packedA, aPanel, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
                 }
             }
         }
@@ -234,7 +237,7 @@ final class Gemm {
                               float[] packed) {
         for (int ir = 0; ir < mc; ir += MR) {
             int rows = Math.min(MR, mc - ir);
-            int base = (ir / MR) * MR * KC;
+            int base = ir * KC;                              // panel ir / MR
             if (!transA) {                                   // A(i, p) = a[i·k + p]: rows are contiguous
                 for (int r = 0; r < rows; r++) {
                     System.arraycopy(a, aOff + (ic + ir + r) * k + pc, packed, base + r * KC, kc);
