@@ -21,15 +21,26 @@ import jdk.incubator.vector.VectorOperators;
  */
 final class Gemm {
     /**
-     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators, and reaches the core's FMA peak in L1: with more
-     * (6 × 2, 4 × 3), C2 on JDK 25 compiles the kernel at half the throughput; 3 × 3 runs no faster, and 5 × 2 ran at
-     * 34 GFLOP/s in place against 84 (all measured).
+     * Rows of a micro-tile. 4 × (2 vectors) is eight accumulators, as many as the FMA latency needs, and reaches the
+     * core's FMA peak in L1. Measured, none faster on two threads: 5 × 2 (85 against 82 GFLOP/s on one thread, equal
+     * on two); 6 × 2, whose twelve accumulators, two B vectors and broadcasts exceed AVX2's sixteen registers, so C2
+     * keeps an accumulator on the stack (and, with two store paths after the loop, it boxed one per iteration: 31
+     * GFLOP/s); 3 × 3, no faster.
      */
     static final int MR = 4;
     /** Columns of a micro-tile, and the row stride of a packed B panel, on the vector path: two vectors. */
     private static final int PANEL = 2 * LANES;
-    static final int KC = 256;
-    static final int MC = 72;   // a multiple of MR
+    /**
+     * Depth of a block of k. Each block reads and writes C once more, so a deep one pays: 768 against 256 is +3–5 % at
+     * n = 1024 and 2048 (2 threads), though B's panel (KC × 2 vectors, 48 KB) no longer fits in L1 and streams from L2.
+     */
+    static final int KC = 768;
+    static final int MC = 72;   // a multiple of MR and of BlockTranspose.SIZE
+    /**
+     * Row stride of packed A: KC and one cache line (16 floats) more, so that the rows the kernel streams together, and
+     * those a transposed pack writes together, do not sit a multiple of 1 KB apart in the same L1 sets.
+     */
+    private static final int A_STRIDE = KC + 16;
     static final int NC = 4096;
     static final int SMALL_M = 4;
     /**
@@ -178,8 +189,8 @@ final class Gemm {
     /** One (mc × kc) block of A against the (kc × nc) block of B. */
     private void computeBlock(Product p, Workspace w, boolean direct, int ic, int mc, int jc, int nc, int pc, int kc,
                               boolean add) {
-        if (w.packedA.length < MC * KC) {
-            w.packedA = new float[MC * KC];
+        if (w.packedA.length < MC * A_STRIDE) {
+            w.packedA = new float[MC * A_STRIDE];
         }
         float[] packedA = w.packedA;
         packA(p.a(), p.aOff(), p.m(), p.k(), p.transA(), ic, mc, pc, kc, packedA);
@@ -216,7 +227,7 @@ final class Gemm {
                 // the full C tile that the next call will update, to be touched early (-1: none, or a partial one)
                 int next = ir + 2 * MR <= mc && cols == nr ? cBase + MR * n
                         : ir + MR >= mc && nextPanelFull ? p.cOff() + ic * n + j0 + nr : -1;
-                int aPanel = ir * KC;                        // ir is a multiple of MR: panel ir / MR of MR·KC
+                int aPanel = ir * A_STRIDE;                  // panel ir / MR: rows ir .. ir + MR
                 if (vector) {
                     kernel(packedA, aPanel, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile, next);
                 } else {
@@ -227,32 +238,49 @@ final class Gemm {
     }
 
     /**
-     * Row panels of MR rows, each row {@link #KC} long whatever kc is: element (i, p) of the block at
-     * [panel·MR·KC + r·KC + p]; missing rows are zeros. Rows rather than interleaved columns, so that packing a
-     * row-major A is MR array copies per panel (an interleaving copy ran at 0.7 ns per float and was 7 % of a
-     * two-thread product at n = 1024, where each thread packs all of A); the kernels read the MR rows at the constant
-     * stride KC, which costs them nothing measurable.
+     * Rows of the (mc × kc) block, row i at [i·{@link #A_STRIDE}], rows mc up to a multiple of MR zero: the kernel's
+     * panel ir / MR starts at row ir. Rows rather than interleaved columns, so that packing a row-major A is one array
+     * copy per row (an interleaving copy ran at 0.7 ns per float and was 7 % of a two-thread product at n = 1024, where
+     * each thread packs all of A); the kernel reads its MR rows at the constant stride A_STRIDE, which costs it nothing
+     * measurable. A transposed A is transposed 8 × 8 at a time, eight of its rows (values of k) across the whole
+     * block before the next eight, so each cache line read is used at once.
      */
-    private static void packA(float[] a, int aOff, int m, int k, boolean transA, int ic, int mc, int pc, int kc,
-                              float[] packed) {
-        for (int ir = 0; ir < mc; ir += MR) {
-            int rows = Math.min(MR, mc - ir);
-            int base = ir * KC;                              // panel ir / MR
-            if (!transA) {                                   // A(i, p) = a[i·k + p]: rows are contiguous
-                for (int r = 0; r < rows; r++) {
-                    System.arraycopy(a, aOff + (ic + ir + r) * k + pc, packed, base + r * KC, kc);
+    private void packA(float[] a, int aOff, int m, int k, boolean transA, int ic, int mc, int pc, int kc,
+                       float[] packed) {
+        if (!transA) {                                       // A(i, p) = a[i·k + p]: rows are contiguous
+            for (int i = 0; i < mc; i++) {
+                System.arraycopy(a, aOff + (ic + i) * k + pc, packed, i * A_STRIDE, kc);
+            }
+        } else {                                             // A(i, p) = a[p·m + i]
+            int size = BlockTranspose.SIZE;
+            int blockRows = vector && BlockTranspose.SUPPORTED ? mc - mc % size : 0;
+            if (blockRows > 0) {
+                int blockDepth = kc - kc % size;
+                for (int p = 0; p < blockDepth; p += size) {
+                    for (int i = 0; i < blockRows; i += size) {
+                        BlockTranspose.transpose(a, aOff + (pc + p) * m + ic + i, m, packed, i * A_STRIDE + p,
+                                A_STRIDE);
+                    }
                 }
-            } else {                                         // A(i, p) = a[p·m + i]
-                for (int p = 0; p < kc; p++) {
-                    int src = aOff + (pc + p) * m + ic + ir;
-                    for (int r = 0; r < rows; r++) {
-                        packed[base + r * KC + p] = a[src + r];
+                for (int p = blockDepth; p < kc; p++) {      // the last kc % 8 values of k of those rows
+                    int src = aOff + (pc + p) * m + ic;
+                    for (int i = 0; i < blockRows; i++) {
+                        packed[i * A_STRIDE + p] = a[src + i];
                     }
                 }
             }
-            for (int r = rows; r < MR; r++) {
-                java.util.Arrays.fill(packed, base + r * KC, base + r * KC + kc, 0f);
+            for (int i0 = blockRows; i0 < mc; i0 += MR) {    // the rest, a panel at a time
+                int rows = Math.min(MR, mc - i0);
+                for (int p = 0; p < kc; p++) {
+                    int src = aOff + (pc + p) * m + ic + i0;
+                    for (int r = 0; r < rows; r++) {
+                        packed[(i0 + r) * A_STRIDE + p] = a[src + r];
+                    }
+                }
             }
+        }
+        for (int i = mc; i % MR != 0; i++) {
+            java.util.Arrays.fill(packed, i * A_STRIDE, i * A_STRIDE + kc, 0f);
         }
     }
 
@@ -316,13 +344,13 @@ final class Gemm {
             FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
             c00 = a0.fma(b0, c00);
             c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(F, pa[ai + KC]);
+            FloatVector a1 = FloatVector.broadcast(F, pa[ai + A_STRIDE]);
             c10 = a1.fma(b0, c10);
             c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2 * KC]);
+            FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2 * A_STRIDE]);
             c20 = a2.fma(b0, c20);
             c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3 * KC]);
+            FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3 * A_STRIDE]);
             c30 = a3.fma(b0, c30);
             c31 = a3.fma(b1, c31);
         }
@@ -400,7 +428,7 @@ final class Gemm {
             int ai = aOff + p;
             int bi = bOff + p * ldb;
             for (int r = 0; r < MR; r++) {
-                float av = pa[ai + r * KC];
+                float av = pa[ai + r * A_STRIDE];
                 int ti = r * nr;
                 for (int j = 0; j < cols; j++) {
                     tile[ti + j] += av * pb[bi + j];
