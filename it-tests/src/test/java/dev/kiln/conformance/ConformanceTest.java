@@ -57,6 +57,17 @@ class ConformanceTest {
         assertTrue(Backends.registry().best().probe().available());
     }
 
+    /** The pom's second run of this class names a vector width; the cpu backend must really run at it. */
+    @Test
+    void theCpuBackendRunsAtTheVectorWidthTheJvmNames() throws Exception {
+        String bits = System.getProperty("kiln.cpu.vectorBits");
+        if (bits != null && !bits.isBlank()) {
+            try (Backend cpu = Backends.registry().get("cpu").create(Options.defaults())) {
+                assertTrue(cpu.toString().contains("vector.bits=" + bits.trim()), cpu.toString());
+            }
+        }
+    }
+
     /** CI installs PoCL and sets KILN_REQUIRE_OPENCL, so that the kit can never be skipped there silently. */
     @Test
     void openClIsAvailableWhereItIsRequired() {
@@ -71,7 +82,8 @@ class ConformanceTest {
         return Backends.configurations().stream().map(c -> {
             Backend backend = c.provider().create(c.config());
             OPEN.add(backend);
-            return dynamicContainer(c.label(), BackendConformanceKit.tests(backend));
+            // the backend's own description in the name, so a report says which vector width or device ran
+            return dynamicContainer(c.label() + ": " + backend, BackendConformanceKit.tests(backend));
         });
     }
 

@@ -10,18 +10,22 @@ import jdk.incubator.vector.VectorSpecies;
  * registers; a backend instance can still run scalar code instead ({@code vector.bits=0}).
  */
 final class Vectors {
-    static final VectorSpecies<Float> F = choose();
+    static final VectorSpecies<Float> F = species(System.getProperty("kiln.cpu.vectorBits"));
     static final int LANES = F.length();
 
     private Vectors() {
     }
 
-    private static VectorSpecies<Float> choose() {
-        String bits = System.getProperty("kiln.cpu.vectorBits");
+    /** The preferred species when {@code bits} is null or blank, else the float species of that many bits. */
+    static VectorSpecies<Float> species(String bits) {
         if (bits == null || bits.isBlank()) {
             return FloatVector.SPECIES_PREFERRED;
         }
-        return FloatVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(Integer.parseInt(bits.trim())))
-                .check(Float.class);
+        try {
+            return VectorSpecies.of(float.class, VectorShape.forBitSize(Integer.parseInt(bits.trim())));
+        } catch (IllegalArgumentException e) {               // not a number, or not a vector size
+            throw new IllegalArgumentException("kiln.cpu.vectorBits=" + bits + " is not a vector width: use 64, 128, "
+                    + "256 or 512", e);
+        }
     }
 }
