@@ -20,6 +20,15 @@ public interface Backend extends AutoCloseable {
     /** A zero-filled storage of {@code size} elements. */
     Storage allocate(DType dtype, int size);
 
+    /**
+     * A storage of {@code size} elements whose contents are unspecified (PyTorch's {@code torch.empty}), for the output
+     * of an operation that writes every element of it; the api uses it for exactly those. A backend that reuses memory
+     * saves the zero fill; by default it is {@link #allocate}.
+     */
+    default Storage allocateUninitialized(DType dtype, int size) {
+        return allocate(dtype, size);
+    }
+
     Storage upload(float[] data);
 
     Storage upload(int[] data);

@@ -293,7 +293,7 @@ public final class Tensor {
     void accumulateGrad(Tensor g) {
         Storage source = g.storage();
         if (grad == null) {
-            Storage copy = backend.allocate(DType.FLOAT32, numel());
+            Storage copy = backend.allocateUninitialized(DType.FLOAT32, numel());
             if (owner != null) {
                 owner.register(copy);
             }
@@ -326,8 +326,9 @@ public final class Tensor {
         return t;
     }
 
+    /** Storage for an output that the operation writes in full: unspecified contents, so no zero fill. */
     private Storage newFloats(int n) {
-        return backend.allocate(DType.FLOAT32, n);
+        return backend.allocateUninitialized(DType.FLOAT32, n);
     }
 
     // ================================================================ checks
@@ -367,7 +368,7 @@ public final class Tensor {
         int[] readStrides = strides.clone();
         readStrides[r - 1] = strides[r - 2];
         readStrides[r - 2] = strides[r - 1];
-        Storage out = backend.allocate(storage.dtype(), numel());
+        Storage out = backend.allocateUninitialized(storage.dtype(), numel());
         backend.copyStrided(storage, 0, shape, readStrides, out, 0, Shapes.contiguousStrides(shape));
         return result(out, shape, "contiguous", g -> new Tensor[] {g}, this);
     }
@@ -467,7 +468,7 @@ public final class Tensor {
             readStrides[i] = sourceStrides[resolved[i]];
             inverse[resolved[i]] = i;
         }
-        Storage out = backend.allocate(storage.dtype(), numel());
+        Storage out = backend.allocateUninitialized(storage.dtype(), numel());
         backend.copyStrided(source.storage, 0, outShape, readStrides, out, 0, Shapes.contiguousStrides(outShape));
         return result(out, outShape, "permute", g -> new Tensor[] {g.permute(inverse)}, source);
     }
@@ -503,7 +504,7 @@ public final class Tensor {
         int[] outShape = shape.clone();
         outShape[d] = end - start;
         int[] strides = Shapes.contiguousStrides(shape);
-        Storage out = backend.allocate(storage.dtype(), Shapes.numel(outShape));
+        Storage out = backend.allocateUninitialized(storage.dtype(), Shapes.numel(outShape));
         backend.copyStrided(source.storage, start * strides[d], outShape, strides, out, 0, Shapes.contiguousStrides(outShape));
         int[] inputShape = shape.clone();
         return result(out, outShape, "slice", g -> {
@@ -537,7 +538,7 @@ public final class Tensor {
         }
         Backend backend = first.backend;
         int[] outStrides = Shapes.contiguousStrides(outShape);
-        Storage out = backend.allocate(first.dtype(), Shapes.numel(outShape));
+        Storage out = backend.allocateUninitialized(first.dtype(), Shapes.numel(outShape));
         Tensor[] inputs = new Tensor[tensors.size()];
         int[] offsets = new int[tensors.size()];
         int offset = 0;
@@ -567,7 +568,7 @@ public final class Tensor {
             return this;
         }
         Tensor source = contiguous();
-        Storage out = backend.allocate(storage.dtype(), Shapes.numel(newShape));
+        Storage out = backend.allocateUninitialized(storage.dtype(), Shapes.numel(newShape));
         backend.copyStrided(source.storage, 0, newShape, Shapes.broadcastStrides(shape, newShape),
                 out, 0, Shapes.contiguousStrides(newShape));
         int[] original = shape.clone();

@@ -19,20 +19,28 @@ final class ArrayPool {
         this.capacityBytes = capacityBytes;
     }
 
-    /** A zero-filled array: a pooled one cleared, or a new one. */
+    /** A zero-filled array: a pooled one cleared (in parallel), or a new one. */
     float[] take(int length, Parallel parallel) {
-        float[] array;
-        synchronized (this) {
-            ArrayDeque<float[]> queue = free.get(length);
-            array = queue == null ? null : queue.pollLast();
-            if (array != null) {
-                pooledBytes -= 4L * length;
-            }
-        }
+        float[] array = pooled(length);
         if (array == null) {
             return new float[length];
         }
         parallel.forRange(length, 1 << 16, (start, end) -> Arrays.fill(array, start, end, 0f));
+        return array;
+    }
+
+    /** An array whose contents do not matter: a pooled one as it was left, or a new one. */
+    float[] takeAsLeft(int length) {
+        float[] array = pooled(length);
+        return array != null ? array : new float[length];
+    }
+
+    private synchronized float[] pooled(int length) {
+        ArrayDeque<float[]> queue = free.get(length);
+        float[] array = queue == null ? null : queue.pollLast();
+        if (array != null) {
+            pooledBytes -= 4L * length;
+        }
         return array;
     }
 

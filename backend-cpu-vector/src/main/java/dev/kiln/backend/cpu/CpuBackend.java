@@ -27,12 +27,21 @@ public final class CpuBackend implements Backend {
     private final FusedKernels fused;
     private final AttentionKernel attention;
     private final ArrayPool pool;
+    private final boolean poison;
 
     /**
      * @param threads the pool size (1 runs everything on the caller)
      * @param vector  false runs the scalar path of every kernel
      */
     public CpuBackend(int threads, boolean vector) {
+        this(threads, vector, false);
+    }
+
+    /**
+     * @param poison fill every {@link #allocateUninitialized uninitialized} storage with NaN, so that an operation that
+     *               leaves part of its output unwritten shows up in any result computed from it (for testing)
+     */
+    public CpuBackend(int threads, boolean vector, boolean poison) {
         if (threads < 1) {
             throw new KilnException("cpu backend: threads must be at least 1, got " + threads);
         }
@@ -45,6 +54,7 @@ public final class CpuBackend implements Backend {
         this.fused = new FusedKernels(parallel, vector, reduce);
         this.attention = new AttentionKernel(parallel, vector);
         this.pool = new ArrayPool(Math.min(Runtime.getRuntime().maxMemory() / 4, 4L << 30));
+        this.poison = poison;
     }
 
     @Override
@@ -63,7 +73,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String toString() {
-        return "cpu(threads=" + threads() + ", vector.bits=" + vectorBits() + ")";
+        return "cpu(threads=" + threads() + ", vector.bits=" + vectorBits() + (poison ? ", poison" : "") + ")";
     }
 
     // ---------------------------------------------------------------- memory
@@ -108,6 +118,20 @@ public final class CpuBackend implements Backend {
                 throw new KilnException("cpu backend: " + dtype + " storage is not supported yet (FLOAT32, INT32)");
             }
         };
+    }
+
+    /** A pooled array as it was left (no zero fill): the api asks for this only where every element gets written. */
+    @Override
+    public Storage allocateUninitialized(DType dtype, int size) {
+        if (dtype != DType.FLOAT32 || size < 0) {
+            return allocate(dtype, size);
+        }
+        live.incrementAndGet();
+        float[] array = pool.takeAsLeft(size);
+        if (poison) {
+            parallel.forRange(size, 1 << 16, (start, end) -> java.util.Arrays.fill(array, start, end, Float.NaN));
+        }
+        return new CpuStorage(this, dtype, array, null, size);
     }
 
     @Override

@@ -8,9 +8,10 @@ import dev.kiln.api.plugin.Availability;
 import java.util.Set;
 
 /**
- * Provider id {@code cpu}. Options: {@code threads} (default: all cores) and {@code vector.bits} (0 for the scalar
+ * Provider id {@code cpu}. Options: {@code threads} (default: all cores), {@code vector.bits} (0 for the scalar
  * path, or this JVM's vector width, the default; other widths are chosen at JVM start with
- * {@code -Dkiln.cpu.vectorBits}).
+ * {@code -Dkiln.cpu.vectorBits}) and {@code poison} (default false: true fills uninitialized outputs with NaN, to
+ * test that every operation writes all of its output).
  */
 public final class CpuBackendProvider implements BackendProvider {
     public static final String ID = "cpu";
@@ -36,7 +37,7 @@ public final class CpuBackendProvider implements BackendProvider {
 
     @Override
     public Backend create(Options config) {
-        config.requireOnly(ID, Set.of("threads", "vector.bits"));
+        config.requireOnly(ID, Set.of("threads", "vector.bits", "poison"));
         int threads = config.intOption("threads", Runtime.getRuntime().availableProcessors());
         int bits = config.intOption("vector.bits", Vectors.F.vectorBitSize());
         if (bits != 0 && bits != Vectors.F.vectorBitSize()) {
@@ -44,6 +45,6 @@ public final class CpuBackendProvider implements BackendProvider {
                     + Vectors.F.vectorBitSize() + " (start the JVM with -Dkiln.cpu.vectorBits=" + bits
                     + " for another width)");
         }
-        return new CpuBackend(threads, bits != 0);
+        return new CpuBackend(threads, bits != 0, config.booleanOption("poison", false));
     }
 }
