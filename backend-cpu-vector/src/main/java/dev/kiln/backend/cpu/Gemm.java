@@ -35,7 +35,7 @@ final class Gemm {
      * n = 1024 and 2048 (2 threads), though B's panel (KC × 2 vectors, 48 KB) no longer fits in L1 and streams from L2.
      */
     static final int KC = 768;
-    static final int MC = 72;   // a multiple of MR and of BlockTranspose.SIZE
+    static final int MC = 72;   // a multiple of MR, and of 8 so that a transposed block packs in registers
     /**
      * Row stride of packed A: KC and one cache line (16 floats) more, so that the rows the kernel streams together, and
      * those a transposed pack writes together, do not sit a multiple of 1 KB apart in the same L1 sets.
