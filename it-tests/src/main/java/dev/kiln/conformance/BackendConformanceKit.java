@@ -332,7 +332,7 @@ public final class BackendConformanceKit {
 
     private void matmulForward() {
         int[][] mnk = {{1, 1, 1}, {1, 33, 17}, {3, 5, 7}, {7, 9, 16}, {17, 31, 65}, {64, 64, 64}, {257, 263, 129},
-                {37, 40, 600}};  // the last: k beyond one block of 256 (the cpu gemm's KC, the opencl K_BLOCK), with a tail
+                {37, 40, 600}};  // the last: k beyond one block of 256 (the opencl K_BLOCK), with a tail
         for (int[] s : mnk) {
             int m = s[0];
             int n = s[1];

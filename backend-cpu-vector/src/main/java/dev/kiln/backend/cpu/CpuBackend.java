@@ -127,11 +127,11 @@ public final class CpuBackend implements Backend {
             return allocate(dtype, size);
         }
         live.incrementAndGet();
-        float[] array = pool.takeAsLeft(size);
+        Storage storage = new CpuStorage(this, dtype, pool.takeAsLeft(size), null, size);
         if (poison) {
-            parallel.forRange(size, 1 << 16, (start, end) -> java.util.Arrays.fill(array, start, end, Float.NaN));
+            fill(storage, Float.NaN);
         }
-        return new CpuStorage(this, dtype, array, null, size);
+        return storage;
     }
 
     @Override

@@ -330,7 +330,7 @@ final class Gemm {
      * constant (measured; with the indices computed from k each iteration the variable stride cost 11 %).
      */
     private static void kernel(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff,
-                                     int ldc, int rows, int cols, boolean add, float[] tile, int next) {
+                               int ldc, int rows, int cols, boolean add, float[] tile, int next) {
         float touched = touch(c, next, ldc);
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
