@@ -74,12 +74,24 @@ public final class CompareWithTorch {
 
     private static void gemm() throws RunnerException, IOException, InterruptedException {
         Map<Integer, Double> torchBefore = torchGemm();
-        Collection<RunResult> results = new Runner(options(GemmBenchmark.class.getSimpleName() + "\\.").build()).run();
+        Collection<RunResult> results = new Runner(options("(" + GemmBenchmark.class.getSimpleName() + "|"
+                + FmaPeakBenchmark.class.getSimpleName() + ")\\.").build()).run();
         Map<Integer, Double> torchAfter = torchGemm();
-        StringBuilder table = new StringBuilder();
-        table.append("| n | Kiln cpu GFLOP/s (2 threads) | PyTorch GFLOP/s (before, after) | ratio Kiln / PyTorch |\n");
-        table.append("|---|---|---|---|\n");
+        double peak = Double.NaN;
         for (RunResult r : results) {
+            if (r.getParams().getBenchmark().contains(FmaPeakBenchmark.class.getSimpleName())) {
+                double ms = r.getPrimaryResult().getScore();
+                peak = FmaPeakBenchmark.THREADS * FmaPeakBenchmark.flopsPerCall() / (ms * 1e-3) / 1e9;
+            }
+        }
+        StringBuilder table = new StringBuilder();
+        table.append("| n | Kiln cpu GFLOP/s (2 threads) | PyTorch GFLOP/s (before, after) | ratio Kiln / PyTorch "
+                + "| share of the FMA peak: Kiln, PyTorch |\n");
+        table.append("|---|---|---|---|---|\n");
+        for (RunResult r : results) {
+            if (!r.getParams().getBenchmark().contains(GemmBenchmark.class.getSimpleName())) {
+                continue;
+            }
             int n = Integer.parseInt(r.getParams().getParam("n"));
             double ms = r.getPrimaryResult().getScore();
             double error = r.getPrimaryResult().getScoreError();
@@ -87,14 +99,18 @@ public final class CompareWithTorch {
             double gflopsLow = 2.0 * n * n * n / ((ms + error) * 1e-3) / 1e9;
             Double before = torchBefore.get(n);
             Double after = torchAfter.get(n);
+            Double bestTorch = before == null ? null : Math.max(before, after == null ? before : after);
             String torch = before == null ? "n/a" : String.format(Locale.ROOT, "%.1f, %.1f", before, after);
-            String ratio = before == null ? "n/a"
-                    : String.format(Locale.ROOT, "%.2f", gflops / Math.max(before, after == null ? before : after));
-            table.append(String.format(Locale.ROOT, "| %d | %.1f (≥ %.1f at 99.9%%) | %s | %s |%n", n, gflops, gflopsLow,
-                    torch, ratio));
+            String ratio = bestTorch == null ? "n/a" : String.format(Locale.ROOT, "%.2f", gflops / bestTorch);
+            String shares = String.format(Locale.ROOT, "%.0f %%, %s", 100 * gflops / peak,
+                    bestTorch == null ? "n/a" : String.format(Locale.ROOT, "%.0f %%", 100 * bestTorch / peak));
+            table.append(String.format(Locale.ROOT, "| %d | %.1f (≥ %.1f at 99.9%%) | %s | %s | %s |%n", n, gflops,
+                    gflopsLow, torch, ratio, shares));
         }
         System.out.println();
         System.out.println("gemm: float32 C = A·B, n × n; the ratio uses the better of the two PyTorch runs");
+        System.out.printf(Locale.ROOT, "FMA peak in the same run (%d threads, %d independent vector FMA chains each): "
+                + "%.1f GFLOP/s%n", FmaPeakBenchmark.THREADS, FmaPeakBenchmark.CHAINS, peak);
         System.out.print(table);
     }
 
