@@ -288,7 +288,7 @@ final class Gemm {
      * Column panels of nr: element (p, j) at [panel·nr·kc + p·nr + j]; missing columns are zeros. A row-major B's full
      * panels are packed along B's rows, all panels of a row before the next row: the reads are then sequential, which
      * the hardware prefetcher follows, where a panel at a time reads 64 bytes from each of kc rows, every one in another
-     * page (+1–3 % on the whole product at n = 1024 and 2048).
+     * page. (Measured: +1–3 % on the whole product in the harness at n = 1024 and 2048; within JMH's noise.)
      */
     private void packB(float[] b, int bOff, int n, int k, boolean transB, int pc, int kc, int jc, int nc,
                        float[] packed) {
