@@ -25,7 +25,10 @@ public class FmaPeakBenchmark {
     static final int THREADS = 2;
     /** Loop iterations per call; each does CHAINS FMAs on one vector. */
     static final int ITERATIONS = 10_000_000;
-    /** Independent accumulators: more than FMA latency × FMA ports (4 × 2 on this machine), so none waits. */
+    /**
+     * Independent accumulators: more than FMA latency × FMA ports (4 × 2 on this machine), so none waits. The loop in
+     * {@link #fmaChains} writes them out by hand (an array of vectors would not stay in registers): change both together.
+     */
     static final int CHAINS = 10;
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
 
