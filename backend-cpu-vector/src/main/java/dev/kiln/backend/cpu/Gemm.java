@@ -31,10 +31,13 @@ final class Gemm {
     /** Columns of a micro-tile, and the row stride of a packed B panel, on the vector path: two vectors. */
     private static final int PANEL = 2 * LANES;
     /**
-     * Depth of a block of k. Each block reads and writes C once more, so a deep one pays: 768 against 256 is +3–5 % at
-     * n = 1024 and 2048 (2 threads), though B's panel (KC × 2 vectors, 48 KB) no longer fits in L1 and streams from L2.
+     * Depth of a block of k. Each block after the first reads C once more, and every block ends each kernel with a
+     * pipeline drain, so a deep one pays although B's panel (KC × 2 vectors, 64 KB) does not fit in L1 and streams
+     * from L2: 768 against 256 was +3–5 % at n = 1024 and 2048 (2 threads); 1024 against 768 is +4–5 % at n = 1024 (2
+     * threads, one block of k instead of two) and at n = 2048 on one thread, equal at 2048 on two. 2048 (with MC 24 or
+     * 36, so that A's block stays in L2) is 5–7 % slower.
      */
-    static final int KC = 768;
+    static final int KC = 1024;
     static final int MC = 72;   // a multiple of MR, and of 8 so that a transposed block packs in registers
     /**
      * Row stride of packed A: KC and one cache line (16 floats) more, so that the rows the kernel streams together, and
@@ -224,8 +227,9 @@ final class Gemm {
             for (int ir = 0; ir < mc; ir += MR) {
                 int rows = Math.min(MR, mc - ir);
                 int cBase = p.cOff() + (ic + ir) * n + j0;
-                // the full C tile that the next call will update, to be touched early (-1: none, or a partial one)
-                int next = ir + 2 * MR <= mc && cols == nr ? cBase + MR * n
+                // the full C tile that the next call will add to, to be touched early (-1: none, a partial one, or
+                // this block overwrites C and reads none of it)
+                int next = !add ? -1 : ir + 2 * MR <= mc && cols == nr ? cBase + MR * n
                         : ir + MR >= mc && nextPanelFull ? p.cOff() + ic * n + j0 + nr : -1;
                 int aPanel = ir * A_STRIDE;                  // panel ir / MR: rows ir .. ir + MR
                 if (vector) {
@@ -389,7 +393,9 @@ final class Gemm {
      * Reads both ends of each row of the C tile at {@code next} (a full tile, or -1 for none), so that its cache lines
      * are on their way while this kernel runs: Java has no prefetch instruction, and without it every kernel waits for
      * its C tile at the end (from L3 at these sizes; walking down C's rows is the worst case). A microbenchmark of that
-     * walk: 77–79 GFLOP/s without, 86–88 with (one core).
+     * walk: 77–79 GFLOP/s without, 86–88 with (one core). Only blocks that add to C touch it: where a block overwrites
+     * C, the stores do not wait for their lines, and a touch would be a load that does (+2–3 % on one core at n = 1024
+     * and 2048 without it there).
      */
     private static float touch(float[] c, int next, int ldc) {
         if (next < 0) {
