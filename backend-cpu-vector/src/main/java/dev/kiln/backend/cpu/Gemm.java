@@ -44,7 +44,15 @@ final class Gemm {
      * those a transposed pack writes together, do not sit a multiple of 1 KB apart in the same L1 sets.
      */
     private static final int A_STRIDE = KC + 16;
-    static final int NC = 4096;
+    /**
+     * Most columns of a block of B. The packed block (KC × NC floats, 2 MB) is read again for every block of A's rows,
+     * so it has to stay in L3, which this machine's other tenants share; a 2048-column one (8 MB, one thread at n =
+     * 2048) came from memory, and the first kernel on each panel waited for it. 512 against 4096 (measured in
+     * alternation, three JVMs): +6–8 % at n = 2048 on two threads, +7–13 % on one; equal at 1024 on two threads,
+     * where a thread's part is 512 columns anyway. Smaller still is slower (256: A's block is packed once per block
+     * of columns).
+     */
+    static final int NC = 512;
     static final int SMALL_M = 4;
     /**
      * Up to this many rows, a row-major B is read in place instead of packed: packing costs a pass over all of B, which
@@ -170,8 +178,12 @@ final class Gemm {
         if (w.tile.length < MR * nr) {
             w.tile = new float[MR * nr];
         }
-        for (int jc = j0; jc < j1; jc += NC) {
-            int nc = Math.min(NC, j1 - jc);
+        // columns in blocks of at most NC, as equal as whole panels allow: 600 columns as 304 + 296, not 512 + 88,
+        // whose second block would pack all of A again for 88 columns
+        int blocksN = (j1 - j0 + NC - 1) / NC;
+        int blockWidth = ((j1 - j0 + blocksN - 1) / blocksN + nr - 1) / nr * nr;
+        for (int jc = j0; jc < j1; jc += blockWidth) {
+            int nc = Math.min(blockWidth, j1 - jc);
             int panels = (nc + nr - 1) / nr;
             for (int pc = 0; pc < p.k(); pc += KC) {
                 int kc = Math.min(KC, p.k() - pc);

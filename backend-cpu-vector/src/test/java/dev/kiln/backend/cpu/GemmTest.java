@@ -15,7 +15,7 @@ class GemmTest {
     static Stream<Arguments> shapes() {
         int[][] sizes = {
             {1, 1, 1}, {1, 17, 5}, {3, 9, 2}, {5, 33, 300}, {6, 16, 256}, {7, 15, 257}, {13, 47, 31},
-            {73, 19, 9}, {97, 130, 260}, {150, 200, 300}, {2, 4097, 3}, {145, 4100, 7},
+            {73, 19, 9}, {97, 130, 260}, {150, 200, 300}, {2, 4097, 3}, {145, 4100, 7}, {150, 1100, 40},
             // k over three and two blocks, with tails; m + n even adds to C, odd overwrites it
             {83, 37, 2 * Gemm.KC + 9}, {83, 38, 2 * Gemm.KC + 9}, {16, 24, Gemm.KC + 8}, {16, 25, Gemm.KC + 8}
         };
