@@ -33,9 +33,10 @@ final class Gemm {
     /**
      * Depth of a block of k. Each block after the first reads C once more, and every block ends each kernel with a
      * pipeline drain, so a deep one pays although B's panel (KC × 2 vectors, 64 KB) does not fit in L1 and streams
-     * from L2: 768 against 256 was +3–5 % at n = 1024 and 2048 (2 threads); 1024 against 768 is +4–5 % at n = 1024 (2
-     * threads, one block of k instead of two) and at n = 2048 on one thread, equal at 2048 on two. 2048 (with MC 24 or
-     * 36, so that A's block stays in L2) is 5–7 % slower.
+     * from L2. Measured: 768 against 256 was +3–5 % at n = 1024 and 2048 (2 threads). 1024 against 768, both touching
+     * C only where a block adds to it ({@link #touch}), is +4–5 % at n = 1024 on 2 threads (one block of k instead of
+     * two) and at n = 2048 on one thread, and equal at 2048 on two. 2048, with MC 24 or 36 so that A's block stays in
+     * L2, is 5–11 % slower.
      */
     static final int KC = 1024;
     static final int MC = 72;   // a multiple of MR, and of 8 so that a transposed block packs in registers
