@@ -70,12 +70,33 @@ final class Gemm {
     /** Columns of B per chunk of a few-row product: a few cache lines per row, enough to hide the chunk overhead. */
     private static final int SMALL_M_GRAIN_COLUMNS = 64;
 
+    /**
+     * A packed B block at least this large (256 KB) asks where its buffer is before it is packed, so that its panels
+     * start on a cache line ({@link ArrayAlignment}): one downcall per block, against the ~100 µs it takes to pack.
+     */
+    private static final int ALIGN_PROBE_FLOATS = 1 << 16;
+
     /** Per-thread pack buffers, grown on demand and reused: the hot path allocates nothing. */
     private static final class Workspace {
         float[] packedA = new float[0];
+        /** Packed B from index {@link #bStart}, a cache-line boundary where known; one line of slack at the end. */
         float[] packedB = new float[0];
+        int bStart;
         float[] tile = new float[0];
         float[] row = new float[0];
+
+        /**
+         * Makes room for {@code floats} of packed B (growing to {@code capacity} if needed) and moves {@link #bStart}
+         * to the first cache line of the buffer, asking again for a large block: the collector may have moved it.
+         */
+        void reservePackedB(int floats, int capacity) {
+            if (packedB.length < floats + ArrayAlignment.LINE_FLOATS) {
+                packedB = new float[capacity + ArrayAlignment.LINE_FLOATS];
+                bStart = ArrayAlignment.firstLineIndex(packedB);
+            } else if (floats >= ALIGN_PROBE_FLOATS) {
+                bStart = ArrayAlignment.firstLineIndex(packedB);
+            }
+        }
     }
 
     private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
@@ -190,10 +211,8 @@ final class Gemm {
                 int kc = Math.min(KC, p.k() - pc);
                 boolean add = p.accumulate() || pc > 0;
                 if (!direct) {
-                    if (w.packedB.length < panels * nr * kc) {
-                        w.packedB = new float[panels * nr * KC];
-                    }
-                    packB(p.b(), p.bOff(), p.n(), p.k(), p.transB(), pc, kc, jc, nc, w.packedB);
+                    w.reservePackedB(panels * nr * kc, panels * nr * KC);
+                    packB(p.b(), p.bOff(), p.n(), p.k(), p.transB(), pc, kc, jc, nc, w.packedB, w.bStart);
                 }
                 for (int ic = i0; ic < i1; ic += MC) {
                     computeBlock(p, w, direct, ic, Math.min(MC, i1 - ic), jc, nc, pc, kc, add);
@@ -221,19 +240,17 @@ final class Gemm {
             int ldb;
             if (!direct) {
                 bData = w.packedB;
-                bBase = panel * nr * kc;
+                bBase = w.bStart + panel * nr * kc;
                 ldb = nr;
             } else if (cols == nr) {                          // B read in place, row stride n
                 bData = p.b();
                 bBase = p.bOff() + pc * n + j0;
                 ldb = n;
             } else {                                          // a partial last panel: pack it, zero-padded
-                if (w.packedB.length < nr * kc) {
-                    w.packedB = new float[nr * KC];
-                }
-                packB(p.b(), p.bOff(), n, p.k(), false, pc, kc, j0, cols, w.packedB);
+                w.reservePackedB(nr * kc, nr * KC);
+                packB(p.b(), p.bOff(), n, p.k(), false, pc, kc, j0, cols, w.packedB, w.bStart);
                 bData = w.packedB;
-                bBase = 0;
+                bBase = w.bStart;
                 ldb = nr;
             }
             boolean nextPanelFull = j0 + 2 * nr <= jc + nc && mc >= MR;
@@ -302,13 +319,13 @@ final class Gemm {
     }
 
     /**
-     * Column panels of nr: element (p, j) at [panel·nr·kc + p·nr + j]; missing columns are zeros. A row-major B's full
+     * Column panels of nr: element (p, j) at [start + panel·nr·kc + p·nr + j]; missing columns are zeros. A row-major B's full
      * panels are packed along B's rows, all panels of a row before the next row: the reads are then sequential, which
      * the hardware prefetcher follows, where a panel at a time reads 64 bytes from each of kc rows, every one in another
      * page. (Measured: +1–3 % on the whole product in the harness at n = 1024 and 2048; within JMH's noise.)
      */
     private void packB(float[] b, int bOff, int n, int k, boolean transB, int pc, int kc, int jc, int nc,
-                       float[] packed) {
+                       float[] packed, int start) {
         int panels = (nc + nr - 1) / nr;
         int firstPanel = 0;
         if (!transB && vector) {                             // full panels: two vector copies per row each
@@ -316,7 +333,7 @@ final class Gemm {
             int panelSize = nr * kc;
             for (int p = 0; p < kc; p++) {
                 int src = bOff + (pc + p) * n + jc;
-                int dst = p * nr;
+                int dst = start + p * nr;
                 for (int panel = 0; panel < fullPanels; panel++, src += nr, dst += panelSize) {
                     FloatVector.fromArray(F, b, src).intoArray(packed, dst);
                     FloatVector.fromArray(F, b, src + LANES).intoArray(packed, dst + LANES);
@@ -327,7 +344,7 @@ final class Gemm {
         for (int panel = firstPanel; panel < panels; panel++) {
             int j0 = jc + panel * nr;
             int cols = Math.min(nr, jc + nc - j0);
-            int base = panel * nr * kc;
+            int base = start + panel * nr * kc;
             if (!transB) {                                   // B(p, j) = b[p·n + j]
                 for (int p = 0; p < kc; p++) {
                     int dst = base + p * nr;
