@@ -61,6 +61,7 @@ final class ArrayAlignment {
         }
     }
 
+    @SuppressWarnings("restricted")                      // downcallHandle: guarded by the module's native access
     private static Optional<MethodHandle> memmove() {
         if (!ArrayAlignment.class.getModule().isNativeAccessEnabled()) {
             return Optional.empty();                       // asking would print the JDK's restricted-method warning
