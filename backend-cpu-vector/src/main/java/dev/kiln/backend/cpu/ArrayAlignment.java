@@ -37,7 +37,7 @@ final class ArrayAlignment {
 
     /**
      * The first index in {@code 0 .. LINE_FLOATS - 1} whose element starts a cache line, or 0 when the address is not
-     * known. Costs one downcall (tens of nanoseconds).
+     * known. Costs one downcall.
      */
     static int firstLineIndex(float[] array) {
         if (MEMMOVE == null || array.length == 0) {
