@@ -17,7 +17,10 @@ class GemmTest {
             {1, 1, 1}, {1, 17, 5}, {3, 9, 2}, {5, 33, 300}, {6, 16, 256}, {7, 15, 257}, {13, 47, 31},
             {73, 19, 9}, {97, 130, 260}, {150, 200, 300}, {2, 4097, 3}, {145, 4100, 7}, {150, 1100, 40},
             // k over three and two blocks, with tails; m + n even adds to C, odd overwrites it
-            {83, 37, 2 * Gemm.KC + 9}, {83, 38, 2 * Gemm.KC + 9}, {16, 24, Gemm.KC + 8}, {16, 25, Gemm.KC + 8}
+            {83, 37, 2 * Gemm.KC + 9}, {83, 38, 2 * Gemm.KC + 9}, {16, 24, Gemm.KC + 8}, {16, 25, Gemm.KC + 8},
+            // n a multiple of a cache line and enough flops: the columns are turned onto C's lines (wherever this
+            // JVM put c), so the last panel wraps around the rows; few rows read B in place, more pack it
+            {67, 256, 1000}, {68, 256, 1000}, {300, 256, 300}, {301, 256, 300}
         };
         Stream.Builder<Arguments> cases = Stream.builder();
         for (int[] s : sizes) {
@@ -41,7 +44,8 @@ class GemmTest {
      * place), and grids of both, for thread counts that divide them differently.
      */
     static Stream<Arguments> splitShapes() {
-        int[][] sizes = {{200, 300, 260}, {9, 700, 400}, {300, 20, 400}, {129, 129, 300}, {6, 2000, 200}};
+        int[][] sizes = {{200, 300, 260}, {9, 700, 400}, {300, 20, 400}, {129, 129, 300}, {6, 2000, 200},
+            {200, 512, 200}, {201, 512, 200}};
         Stream.Builder<Arguments> cases = Stream.builder();
         for (int[] s : sizes) {
             for (int threads : new int[] {2, 3, 4}) {
