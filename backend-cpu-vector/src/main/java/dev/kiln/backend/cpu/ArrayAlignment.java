@@ -10,7 +10,8 @@ import java.util.Optional;
 /**
  * Where a float array's elements sit relative to the cache lines. Java aligns an array's elements to 8 bytes at best,
  * so a 64-byte row of a packed GEMM panel usually straddles two lines, and one of the kernel's two vector loads per k
- * splits across them (measured: +2.5 % on the whole product at n = 1024 and 2048 with the packed B aligned).
+ * splits across them (measured: +2.5 % on the whole product at n = 1024 and 2048 with the packed B aligned); the
+ * same holds for the rows of C's tiles, whose columns the GEMM therefore numbers from C's first line (+1 % more).
  *
  * <p>Java has no API for an array's address, but a critical downcall may be handed a heap array in place:
  * {@code memmove(p, p, 0)} copies nothing and returns {@code p}. That needs native access for this module
