@@ -156,7 +156,8 @@ final class Gemm {
                            boolean transA, boolean transB, boolean accumulate, int rotation) {
         /** C's (and B's) column for the blocked path's column j. */
         int column(int j) {
-            return turn(j, rotation, n);
+            int turned = j + rotation;
+            return turned < n ? turned : turned - n;
         }
 
         /** Whether the panel of nr columns from column j0 wraps around C's rows (only ever the last panel). */
@@ -171,12 +172,6 @@ final class Gemm {
         int rotation = align ? columnRotation(c, cOff, s.n()) : 0;
         return new Product(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, cOff, s.m(), s.n(), s.k(),
                 s.transA(), s.transB(), s.accumulate(), rotation);
-    }
-
-    /** Column j of a product whose columns are turned by {@code rotation}, as a column of B and C (n columns). */
-    private static int turn(int j, int rotation, int n) {
-        int turned = j + rotation;
-        return turned < n ? turned : turned - n;
     }
 
     /**
@@ -252,8 +247,7 @@ final class Gemm {
                 boolean add = p.accumulate() || pc > 0;
                 if (!direct) {
                     w.reservePackedB(panels * nr * kc, panels * nr * KC);
-                    packB(p.b(), p.bOff(), p.n(), p.k(), p.transB(), pc, kc, jc, nc, p.rotation(), w.packedB,
-                            w.bStart);
+                    packB(p, pc, kc, jc, nc, w.packedB, w.bStart);
                 }
                 for (int ic = i0; ic < i1; ic += MC) {
                     computeBlock(p, w, direct, ic, Math.min(MC, i1 - ic), jc, nc, pc, kc, add);
@@ -292,7 +286,7 @@ final class Gemm {
                 ldb = n;
             } else {                                          // a partial or wrapping panel: pack it, zero-padded
                 w.reservePackedB(nr * kc, nr * KC);
-                packB(p.b(), p.bOff(), n, p.k(), false, pc, kc, j0, cols, p.rotation(), w.packedB, w.bStart);
+                packB(p, pc, kc, j0, cols, w.packedB, w.bStart);
                 bData = w.packedB;
                 bBase = w.bStart;
                 ldb = nr;
@@ -364,24 +358,29 @@ final class Gemm {
     }
 
     /**
-     * Column panels of nr: element (p, j) at [start + panel·nr·kc + p·nr + j], of B's column j turned by
-     * {@code rotation} (see {@link Product}); missing columns are zeros. A row-major B's full
+     * Column panels of nr of the product's B: element (p, j) at [start + panel·nr·kc + p·nr + j], of B's column
+     * {@link Product#column}(j); missing columns are zeros. A row-major B's full
      * panels are packed along B's rows, all panels of a row before the next row: the reads are then sequential, which
      * the hardware prefetcher follows, where a panel at a time reads 64 bytes from each of kc rows, every one in another
      * page. (Measured: +1–3 % on the whole product in the harness at n = 1024 and 2048; within JMH's noise.)
      */
-    private void packB(float[] b, int bOff, int n, int k, boolean transB, int pc, int kc, int jc, int nc,
-                       int rotation, float[] packed, int start) {
+    private void packB(Product product, int pc, int kc, int jc, int nc, float[] packed, int start) {
+        float[] b = product.b();
+        int bOff = product.bOff();
+        int n = product.n();
+        int k = product.k();
+        boolean transB = product.transB();
         int panels = (nc + nr - 1) / nr;
         int firstPanel = 0;
         if (!transB && vector) {                             // full panels: two vector copies per row each
             int fullPanels = nc / nr;
-            if (rotation != 0 && jc + fullPanels * nr > n - rotation) {
+            if (fullPanels > 0 && product.wraps(jc + (fullPanels - 1) * nr, nr)) {
                 fullPanels--;                                // the last one wraps around B's rows
             }
             int panelSize = nr * kc;
+            int firstColumn = product.column(jc);            // the full panels' columns follow on from it
             for (int p = 0; p < kc; p++) {
-                int src = bOff + (pc + p) * n + jc + rotation;
+                int src = bOff + (pc + p) * n + firstColumn;
                 int dst = start + p * nr;
                 for (int panel = 0; panel < fullPanels; panel++, src += nr, dst += panelSize) {
                     FloatVector.fromArray(F, b, src).intoArray(packed, dst);
@@ -394,7 +393,7 @@ final class Gemm {
             int j0 = jc + panel * nr;
             int cols = Math.min(nr, jc + nc - j0);
             int base = start + panel * nr * kc;
-            int column = turn(j0, rotation, n);
+            int column = product.column(j0);
             if (!transB) {                                   // B(p, j) = b[p·n + j]
                 int before = Math.min(cols, n - column);     // the rest wraps to the row's start
                 for (int p = 0; p < kc; p++) {
@@ -408,7 +407,7 @@ final class Gemm {
                 }
             } else {                                         // B(p, j) = b[j·k + p]
                 for (int j = 0; j < cols; j++) {
-                    int src = bOff + turn(j0 + j, rotation, n) * k + pc;
+                    int src = bOff + product.column(j0 + j) * k + pc;
                     for (int p = 0; p < kc; p++) {
                         packed[base + p * nr + j] = b[src + p];
                     }
