@@ -44,11 +44,8 @@ final class Gemm {
      */
     static final int KC = 1024;
     static final int MC = 72;   // a multiple of MR, and of 8 so that a transposed block packs in registers
-    /**
-     * Row stride of packed A: KC and one cache line (16 floats) more, so that the rows the kernel streams together, and
-     * those a transposed pack writes together, do not sit a multiple of 1 KB apart in the same L1 sets.
-     */
-    private static final int A_STRIDE = KC + 16;
+    /** Floats from one packed A panel (MR rows × KC, k-major) to the next. */
+    private static final int A_PANEL = MR * KC;
     /**
      * Most columns of a block of B. The packed block (KC × NC floats, 2 MB) is read again for every block of A's rows,
      * so it has to stay in L3, which this machine's other tenants share; a 2048-column one (8 MB, one thread at n =
@@ -259,8 +256,8 @@ final class Gemm {
     /** One (mc × kc) block of A against the (kc × nc) block of B. */
     private void computeBlock(Product p, Workspace w, boolean direct, int ic, int mc, int jc, int nc, int pc, int kc,
                               boolean add) {
-        if (w.packedA.length < MC * A_STRIDE) {
-            w.packedA = new float[MC * A_STRIDE];
+        if (w.packedA.length < MC / MR * A_PANEL) {
+            w.packedA = new float[MC / MR * A_PANEL];
         }
         float[] packedA = w.packedA;
         packA(p.a(), p.aOff(), p.m(), p.k(), p.transA(), ic, mc, pc, kc, packedA);
@@ -299,7 +296,7 @@ final class Gemm {
                 // wrapping one, or this block overwrites C and reads none of it)
                 int next = !add ? -1 : ir + 2 * MR <= mc && cols == nr && !wraps ? cBase + MR * n
                         : ir + MR >= mc && nextPanelFull ? p.cOff() + ic * n + p.column(j0 + nr) : -1;
-                int aPanel = ir * A_STRIDE;                  // panel ir / MR: rows ir .. ir + MR
+                int aPanel = ir / MR * A_PANEL;              // rows ir .. ir + MR
                 if (vector) {
                     kernel(packedA, aPanel, bData, bBase, ldb, kc, c, cBase, n, rows, cols, split, add, w.tile,
                             next);
@@ -311,49 +308,56 @@ final class Gemm {
     }
 
     /**
-     * Rows of the (mc × kc) block, row i at [i·{@link #A_STRIDE}], rows mc up to a multiple of MR zero: the kernel's
-     * panel ir / MR starts at row ir. Rows rather than interleaved columns, so that packing a row-major A is one array
-     * copy per row (an interleaving copy ran at 0.7 ns per float and was 7 % of a two-thread product at n = 1024, where
-     * each thread packs all of A); the kernel reads its MR rows at the constant stride A_STRIDE, which costs it nothing
-     * measurable. A transposed A is transposed 8 × 8 at a time, eight of its rows (values of k) across the whole
-     * block before the next eight, so each cache line read is used at once.
+     * Panels of MR rows of the (mc × kc) block, k-major: A(ic + i, pc + p) at [(i / MR)·{@link #A_PANEL} + p·MR + i %
+     * MR], the rows after mc zero. The kernel then reads the four values it broadcasts for one k from one place, and
+     * its loop steps through A and B at constant strides. (A packed as MR rows of stride KC + 16, one array copy per
+     * row, is read at four places per k, and its loop, 22 micro-ops per k against 18 now, reached the FMA peak on data
+     * in L1 but ran 2–3 % slower in the whole product at n = 2048.) A row-major A is transposed four rows by eight
+     * values at a time, a transposed one cut into halves of eight rows, in registers ({@link BlockTranspose}).
      */
     private void packA(float[] a, int aOff, int m, int k, boolean transA, int ic, int mc, int pc, int kc,
                        float[] packed) {
-        if (!transA) {                                       // A(i, p) = a[i·k + p]: rows are contiguous
-            for (int i = 0; i < mc; i++) {
-                System.arraycopy(a, aOff + (ic + i) * k + pc, packed, i * A_STRIDE, kc);
+        int panels = (mc + MR - 1) / MR;
+        boolean inRegisters = vector && BlockTranspose.SUPPORTED;
+        if (!transA) {                                       // A(i, p) = a[i·k + p]
+            int blockDepth = inRegisters ? kc - kc % 8 : 0;
+            for (int panel = 0; panel < panels; panel++) {
+                int base = panel * A_PANEL;
+                int rows = Math.min(MR, mc - panel * MR);
+                int src = aOff + (ic + panel * MR) * k + pc;
+                int p = 0;
+                if (rows == MR) {
+                    for (; p < blockDepth; p += 8) {
+                        BlockTranspose.fourRows(a, src + p, k, packed, base + p * MR);
+                    }
+                }
+                for (; p < kc; p++) {
+                    for (int r = 0; r < MR; r++) {
+                        packed[base + p * MR + r] = r < rows ? a[src + r * k + p] : 0f;
+                    }
+                }
             }
         } else {                                             // A(i, p) = a[p·m + i]
-            int size = BlockTranspose.SIZE;
-            int blockRows = vector && BlockTranspose.SUPPORTED ? mc - mc % size : 0;
-            if (blockRows > 0) {
-                int blockDepth = kc - kc % size;
-                for (int p = 0; p < blockDepth; p += size) {
-                    for (int i = 0; i < blockRows; i += size) {
-                        BlockTranspose.transpose(a, aOff + (pc + p) * m + ic + i, m, packed, i * A_STRIDE + p,
-                                A_STRIDE);
-                    }
+            // two panels (eight rows) at a time from one vector per k, along each row of A^T across the block
+            int pairs = inRegisters ? mc / (2 * MR) : 0;
+            int pairDepth = pairs > 0 ? kc - kc % 2 : 0;
+            for (int p = 0; p < pairDepth; p += 2) {
+                int src = aOff + (pc + p) * m + ic;
+                for (int pair = 0; pair < pairs; pair++) {
+                    int base = 2 * pair * A_PANEL + p * MR;
+                    BlockTranspose.halves(a, src + 2 * MR * pair, m, packed, base, base + A_PANEL);
                 }
-                for (int p = blockDepth; p < kc; p++) {      // the last kc % 8 values of k of those rows
-                    int src = aOff + (pc + p) * m + ic;
-                    for (int i = 0; i < blockRows; i++) {
-                        packed[i * A_STRIDE + p] = a[src + i];
+            }
+            for (int panel = 0; panel < panels; panel++) {   // the rest value by value
+                int base = panel * A_PANEL;
+                int rows = Math.min(MR, mc - panel * MR);
+                for (int p = panel < 2 * pairs ? pairDepth : 0; p < kc; p++) {
+                    int src = aOff + (pc + p) * m + ic + panel * MR;
+                    for (int r = 0; r < MR; r++) {
+                        packed[base + p * MR + r] = r < rows ? a[src + r] : 0f;
                     }
                 }
             }
-            for (int i0 = blockRows; i0 < mc; i0 += MR) {    // the rest, a panel at a time
-                int rows = Math.min(MR, mc - i0);
-                for (int p = 0; p < kc; p++) {
-                    int src = aOff + (pc + p) * m + ic + i0;
-                    for (int r = 0; r < rows; r++) {
-                        packed[(i0 + r) * A_STRIDE + p] = a[src + r];
-                    }
-                }
-            }
-        }
-        for (int i = mc; i % MR != 0; i++) {
-            java.util.Arrays.fill(packed, i * A_STRIDE, i * A_STRIDE + kc, 0f);
         }
     }
 
@@ -434,23 +438,44 @@ final class Gemm {
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
-        int aEnd = aOff + kc;
-        // C2 does not unroll this loop, and a hand-unrolled one gets its loads hoisted and its accumulators spilled
-        for (int ai = aOff, bi = bOff; ai < aEnd; ai++, bi += ldb) {
-            FloatVector b0 = FloatVector.fromArray(F, pb, bi);
-            FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
-            FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(F, pa[ai + A_STRIDE]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2 * A_STRIDE]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3 * A_STRIDE]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
+        int aEnd = aOff + kc * MR;
+        // C2 does not unroll these loops, and a hand-unrolled one gets its loads hoisted and its accumulators spilled.
+        // The same loop twice: only with B's stride a constant can C2 derive B's index from A's and drop B's bounds
+        // checks (18 micro-ops per k against 22), and it compiles a method once for all the strides it is called with.
+        if (ldb == PANEL) {
+            for (int ai = aOff, bi = bOff; ai < aEnd; ai += MR, bi += PANEL) {
+                FloatVector b0 = FloatVector.fromArray(F, pb, bi);
+                FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
+                FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(F, pa[ai + 1]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+            }
+        } else {
+            for (int ai = aOff, bi = bOff; ai < aEnd; ai += MR, bi += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, pb, bi);
+                FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
+                FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(F, pa[ai + 1]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+            }
         }
         keep(touched);
         if (rows == MR && cols == PANEL && split == PANEL) {
@@ -529,10 +554,10 @@ final class Gemm {
                               int rows, int cols, boolean add, float[] tile) {
         java.util.Arrays.fill(tile, 0, MR * nr, 0f);
         for (int p = 0; p < kc; p++) {
-            int ai = aOff + p;
+            int ai = aOff + p * MR;
             int bi = bOff + p * ldb;
             for (int r = 0; r < MR; r++) {
-                float av = pa[ai + r * A_STRIDE];
+                float av = pa[ai + r];
                 int ti = r * nr;
                 for (int j = 0; j < cols; j++) {
                     tile[ti + j] += av * pb[bi + j];
