@@ -1,6 +1,7 @@
 package dev.kiln.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.api.backend.MatmulShape;
 import java.util.Random;
@@ -63,18 +64,46 @@ class GemmTest {
         check(1, m, n, k, transA, transB, true, threads);
     }
 
+    /**
+     * The thread that finishes its part first takes blocks of rows from the other part's last step (its last block of
+     * columns and of k), reading the B block the owner packed. Products over two blocks of k (the last one adds to what
+     * the owner stored) and two of columns, repeated until some blocks were taken that way, each one checked.
+     */
+    @ParameterizedTest(name = "transA={0} transB={1}")
+    @MethodSource("layouts")
+    void blocksTakenFromAnotherPartMatchReference(boolean transA, boolean transB) {
+        int m = 2 * Gemm.MC * 4 + 8;
+        int n = 2 * Gemm.NC + 48;
+        int k = Gemm.KC + 100;
+        try (Parallel parallel = new Parallel(2)) {
+            Gemm gemm = new Gemm(parallel, true);
+            for (int run = 0; run < 200 && gemm.helpedBlocks() == 0; run++) {
+                check(gemm, 1, m, n, k, transA, transB, run);
+            }
+            assertTrue(gemm.helpedBlocks() > 0, "no block was taken from another part in 200 products");
+        }
+    }
+
+    static Stream<Arguments> layouts() {
+        return Stream.of(Arguments.of(false, false), Arguments.of(true, false), Arguments.of(false, true),
+                Arguments.of(true, true));
+    }
+
     private static void check(int batch, int m, int n, int k, boolean transA, boolean transB, boolean vector,
                               int threads) {
-        Random random = new Random(m * 31L + n * 7L + k);
+        try (Parallel parallel = new Parallel(threads)) {
+            check(new Gemm(parallel, vector), batch, m, n, k, transA, transB, 0);
+        }
+    }
+
+    private static void check(Gemm gemm, int batch, int m, int n, int k, boolean transA, boolean transB, int seed) {
+        Random random = new Random(m * 31L + n * 7L + k + seed * 1_000_003L);
         float[] a = random(random, batch * m * k);
         float[] b = random(random, k * n);        // shared across the batch (stride 0)
         float[] c = random(random, batch * m * n);
         float[] initial = c.clone();
         boolean accumulate = (m + n) % 2 == 0;
-        try (Parallel parallel = new Parallel(threads)) {
-            new Gemm(parallel, vector).multiply(a, b, c,
-                    new MatmulShape(batch, m, n, k, transA, transB, m * k, 0, accumulate));
-        }
+        gemm.multiply(a, b, c, new MatmulShape(batch, m, n, k, transA, transB, m * k, 0, accumulate));
         for (int bi = 0; bi < batch; bi++) {
             for (int i = 0; i < m; i++) {
                 for (int j = 0; j < n; j++) {
