@@ -16,9 +16,10 @@ import jdk.incubator.vector.VectorOperators;
  * tiles are zero-padded in the packs and clipped on store, so any M, N, K works.
  *
  * <p>A large product is cut into one sub-product per thread (a grid over C's rows and columns), and each thread runs
- * the whole blocked algorithm on its part with its own packs: threads share nothing but A and B, and meet only at the
- * end. (Sharing one packed B between the threads, with a barrier per block, ran 20–25 % slower on two cores: the pack
- * travels between the cores' caches.) Many small products run one per task. Products with at most {@link #SMALL_M}
+ * the whole blocked algorithm on its part with its own packs, without a barrier. (Sharing one packed B between the
+ * threads, with a barrier per block, ran 20–25 % slower on two cores: the pack travels between the cores' caches.) Only
+ * each part's last step is shared: a thread done with its own part takes blocks of rows from it ({@link Part}). Many
+ * small products run one per task. Products with at most {@link #SMALL_M}
  * rows (generation, batch 1) skip packing and stream B once.
  *
  * <p>Where this module may ask where arrays are ({@link ArrayAlignment}), packed B starts on a cache line and a large
@@ -59,12 +60,22 @@ final class Gemm {
     static final int NC = 512;
     static final int SMALL_M = 4;
     /**
-     * Up to this many rows, a row-major B is read in place instead of packed: packing costs a pass over all of B, which
-     * a product with few rows (a recurrent step, a small batch) cannot amortise.
+     * Up to this many rows (one or two blocks of A), a row-major B is packed a panel at a time, just before the
+     * panel's kernels, instead of a whole (kc × nc) block up front: the panel (64 KB) is still in L2 when the kernels
+     * read it, where a 2 MB block would have gone out to L3 and come back, which a product with few rows (a recurrent
+     * step, a small batch) cannot amortise. (Reading B in place at its row stride instead needs a second kernel loop,
+     * see {@link #kernel}.)
      */
-    static final int DIRECT_B_MAX_M = 2 * MC;
+    static final int PANELWISE_B_MAX_M = 2 * MC;
     /** Below this many flops a product runs on one thread. */
     private static final long PARALLEL_FLOPS = 1L << 21;
+    /**
+     * From this many flops (~6 ms on two cores) a split product shares its parts' last steps ({@link Part}). A block
+     * taken from another part reads that part's packed B from the other core's cache, so it runs slower than its owner
+     * would run it, and waiting for it can cost more than the imbalance it removes: sharing every product made the
+     * weight gradients of an LSTM step (512 × 2048 × 16, 0.3 ms) 6 % slower.
+     */
+    private static final long SHARE_FLOPS = 1L << 30;
     /** From this many flops (~0.3 ms) a product asks where C is, to turn its columns onto C's cache lines. */
     private static final long ROTATE_FLOPS = 1L << 25;
     /**
@@ -224,17 +235,20 @@ final class Gemm {
                     (int) ((long) q * colUnits / colsOfParts) * nr,
                     Math.min(p.n(), (int) ((long) (q + 1) * colUnits / colsOfParts) * nr));
         }
+        boolean share = 2L * p.m() * p.n() * p.k() >= SHARE_FLOPS;
         parallel.forRange(parts.length, 1, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
                 Part part = parts[t];
                 part.started = true;
                 try {
-                    blocked(p, part.i0, part.i1, part.j0, part.j1, part);
+                    blocked(p, part.i0, part.i1, part.j0, part.j1, share ? part : null);
                 } finally {
                     part.finished = true;                    // also on failure, so that no helper waits for it
                 }
             }
-            helpWithLastSteps(p, parts);
+            if (share) {
+                helpWithLastSteps(p, parts);
+            }
         });
     }
 
@@ -354,7 +368,7 @@ final class Gemm {
      */
     private void blocked(Product p, int i0, int i1, int j0, int j1, Part part) {
         Workspace w = WORKSPACE.get();
-        boolean direct = !p.transB() && i1 - i0 <= DIRECT_B_MAX_M;
+        boolean panelwise = !p.transB() && i1 - i0 <= PANELWISE_B_MAX_M;
         if (w.tile.length < MR * nr) {
             w.tile = new float[MR * nr];
         }
@@ -368,11 +382,11 @@ final class Gemm {
             for (int pc = 0; pc < p.k(); pc += KC) {
                 int kc = Math.min(KC, p.k() - pc);
                 boolean add = p.accumulate() || pc > 0;
-                if (!direct) {
+                if (!panelwise) {
                     w.reservePackedB(panels * nr * kc, panels * nr * KC);
                     packB(p, pc, kc, jc, nc, w.packedB, w.bStart);
                 }
-                if (part != null && !direct && jc + blockWidth >= j1 && pc + KC >= p.k()) {
+                if (part != null && !panelwise && jc + blockWidth >= j1 && pc + KC >= p.k()) {
                     LastStep step = new LastStep(w.packedB, w.bStart, jc, nc, pc, kc, add, i0, i1);
                     part.last = step;
                     computeBlocks(p, w, step);
@@ -380,17 +394,18 @@ final class Gemm {
                     continue;
                 }
                 for (int ic = i0; ic < i1; ic += MC) {
-                    computeBlock(p, w, w.packedB, w.bStart, direct, ic, Math.min(MC, i1 - ic), jc, nc, pc, kc, add);
+                    computeBlock(p, w, w.packedB, w.bStart, panelwise, ic, Math.min(MC, i1 - ic), jc, nc, pc, kc,
+                            add);
                 }
             }
         }
     }
 
     /**
-     * One (mc × kc) block of A against the (kc × nc) block of B, packed from {@code bStart} in {@code packedB} unless
-     * B is read in place ({@code direct}).
+     * One (mc × kc) block of A against the (kc × nc) block of B, packed from {@code bStart} in {@code packedB}, or, if
+     * {@code panelwise}, packed here a panel at a time into the workspace.
      */
-    private void computeBlock(Product p, Workspace w, float[] packedB, int bStart, boolean direct, int ic, int mc,
+    private void computeBlock(Product p, Workspace w, float[] packedB, int bStart, boolean panelwise, int ic, int mc,
                               int jc, int nc, int pc, int kc, boolean add) {
         if (w.packedA.length < MC / MR * A_PANEL) {
             w.packedA = new float[MC / MR * A_PANEL];
@@ -408,21 +423,14 @@ final class Gemm {
             int split = wraps ? n - column : nr;              // columns before the wrap to the row's start
             float[] bData;
             int bBase;
-            int ldb;
-            if (!direct) {
+            if (!panelwise) {
                 bData = packedB;
                 bBase = bStart + panel * nr * kc;
-                ldb = nr;
-            } else if (cols == nr && !wraps) {                // B read in place, row stride n
-                bData = p.b();
-                bBase = p.bOff() + pc * n + column;
-                ldb = n;
-            } else {                                          // a partial or wrapping panel: pack it, zero-padded
+            } else {
                 w.reservePackedB(nr * kc, nr * KC);
                 packB(p, pc, kc, j0, cols, w.packedB, w.bStart);
                 bData = w.packedB;
                 bBase = w.bStart;
-                ldb = nr;
             }
             boolean nextPanelFull = j0 + 2 * nr <= jc + nc && mc >= MR && !p.wraps(j0 + nr, nr);
             for (int ir = 0; ir < mc; ir += MR) {
@@ -434,10 +442,9 @@ final class Gemm {
                         : ir + MR >= mc && nextPanelFull ? p.cOff() + ic * n + p.column(j0 + nr) : -1;
                 int aPanel = ir / MR * A_PANEL;              // rows ir .. ir + MR
                 if (vector) {
-                    kernel(packedA, aPanel, bData, bBase, ldb, kc, c, cBase, n, rows, cols, split, add, w.tile,
-                            next);
+                    kernel(packedA, aPanel, bData, bBase, kc, c, cBase, n, rows, cols, split, add, w.tile, next);
                 } else {
-                    kernelScalar(packedA, aPanel, bData, bBase, ldb, kc, c, cBase, n, rows, cols, add, w.tile);
+                    kernelScalar(packedA, aPanel, bData, bBase, kc, c, cBase, n, rows, cols, add, w.tile);
                 }
             }
         }
@@ -562,56 +569,37 @@ final class Gemm {
     }
 
     /**
-     * C[4 × 2·LANES] (+)= A panel · B panel, in eight vector accumulators, B's rows ldb apart: a packed panel (ldb =
-     * {@link #PANEL}) or a row-major B read in place (ldb = n). This loop is where a large product spends ~90 % of its
-     * time. With the indices as the loop's own variables it runs as fast with the stride in a variable as with the
-     * constant (measured; with the indices computed from k each iteration the variable stride cost 11 %).
+     * C[4 × 2·LANES] (+)= A panel · B panel, in eight vector accumulators. This loop is where a large product spends
+     * ~90 % of its time. C2 compiles it to 18 micro-ops per k (2 loads of B, 4 broadcasts of A, 8 FMAs, 4 for the
+     * indices and the loop): with both strides constant it derives B's index from A's and drops B's bounds checks.
+     * (With B's stride a parameter, to read a row-major B in place, the loop took 22, and a second copy of the loop for
+     * that case made C2 compile both worse once both ran in one program: a training step's large products ran 35 %
+     * slower.)
      */
-    private static void kernel(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff,
-                               int ldc, int rows, int cols, int split, boolean add, float[] tile, int next) {
+    private static void kernel(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
+                               int rows, int cols, int split, boolean add, float[] tile, int next) {
         float touched = touch(c, next, ldc);
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
         int aEnd = aOff + kc * MR;
-        // C2 does not unroll these loops, and a hand-unrolled one gets its loads hoisted and its accumulators spilled.
-        // The same loop twice: only with B's stride a constant can C2 derive B's index from A's and drop B's bounds
-        // checks (18 micro-ops per k against 22), and it compiles a method once for all the strides it is called with.
-        if (ldb == PANEL) {
-            for (int ai = aOff, bi = bOff; ai < aEnd; ai += MR, bi += PANEL) {
-                FloatVector b0 = FloatVector.fromArray(F, pb, bi);
-                FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
-                FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
-                c00 = a0.fma(b0, c00);
-                c01 = a0.fma(b1, c01);
-                FloatVector a1 = FloatVector.broadcast(F, pa[ai + 1]);
-                c10 = a1.fma(b0, c10);
-                c11 = a1.fma(b1, c11);
-                FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2]);
-                c20 = a2.fma(b0, c20);
-                c21 = a2.fma(b1, c21);
-                FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
-                c30 = a3.fma(b0, c30);
-                c31 = a3.fma(b1, c31);
-            }
-        } else {
-            for (int ai = aOff, bi = bOff; ai < aEnd; ai += MR, bi += ldb) {
-                FloatVector b0 = FloatVector.fromArray(F, pb, bi);
-                FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
-                FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
-                c00 = a0.fma(b0, c00);
-                c01 = a0.fma(b1, c01);
-                FloatVector a1 = FloatVector.broadcast(F, pa[ai + 1]);
-                c10 = a1.fma(b0, c10);
-                c11 = a1.fma(b1, c11);
-                FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2]);
-                c20 = a2.fma(b0, c20);
-                c21 = a2.fma(b1, c21);
-                FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
-                c30 = a3.fma(b0, c30);
-                c31 = a3.fma(b1, c31);
-            }
+        // C2 does not unroll this loop, and a hand-unrolled one gets its loads hoisted and its accumulators spilled
+        for (int ai = aOff, bi = bOff; ai < aEnd; ai += MR, bi += PANEL) {
+            FloatVector b0 = FloatVector.fromArray(F, pb, bi);
+            FloatVector b1 = FloatVector.fromArray(F, pb, bi + LANES);
+            FloatVector a0 = FloatVector.broadcast(F, pa[ai]);
+            c00 = a0.fma(b0, c00);
+            c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(F, pa[ai + 1]);
+            c10 = a1.fma(b0, c10);
+            c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(F, pa[ai + 2]);
+            c20 = a2.fma(b0, c20);
+            c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(F, pa[ai + 3]);
+            c30 = a3.fma(b0, c30);
+            c31 = a3.fma(b1, c31);
         }
         keep(touched);
         if (rows == MR && cols == PANEL && split == PANEL) {
@@ -686,12 +674,12 @@ final class Gemm {
     }
 
     /** The same tile in plain Java, for {@code vector.bits=0}. */
-    private void kernelScalar(float[] pa, int aOff, float[] pb, int bOff, int ldb, int kc, float[] c, int cOff, int ldc,
+    private void kernelScalar(float[] pa, int aOff, float[] pb, int bOff, int kc, float[] c, int cOff, int ldc,
                               int rows, int cols, boolean add, float[] tile) {
         java.util.Arrays.fill(tile, 0, MR * nr, 0f);
         for (int p = 0; p < kc; p++) {
             int ai = aOff + p * MR;
-            int bi = bOff + p * ldb;
+            int bi = bOff + p * nr;
             for (int r = 0; r < MR; r++) {
                 float av = pa[ai + r];
                 int ti = r * nr;

@@ -20,7 +20,7 @@ class GemmTest {
             // k over three and two blocks, with tails; m + n even adds to C, odd overwrites it
             {83, 37, 2 * Gemm.KC + 9}, {83, 38, 2 * Gemm.KC + 9}, {16, 24, Gemm.KC + 8}, {16, 25, Gemm.KC + 8},
             // n a multiple of a cache line and enough flops: the columns are turned onto C's lines (wherever this
-            // JVM put c), so the last panel wraps around the rows; few rows read B in place, more pack it
+            // JVM put c), so the last panel wraps around the rows; few rows pack B a panel at a time, more a block
             {67, 256, 1000}, {68, 256, 1000}, {300, 256, 300}, {301, 256, 300}
         };
         Stream.Builder<Arguments> cases = Stream.builder();
@@ -41,8 +41,8 @@ class GemmTest {
     }
 
     /**
-     * Single products large enough to be cut into one part per thread: row parts, column parts (few rows, B read in
-     * place), and grids of both, for thread counts that divide them differently.
+     * Single products large enough to be cut into one part per thread: row parts, column parts (few rows, B packed a
+     * panel at a time), and grids of both, for thread counts that divide them differently.
      */
     static Stream<Arguments> splitShapes() {
         int[][] sizes = {{200, 300, 260}, {9, 700, 400}, {300, 20, 400}, {129, 129, 300}, {6, 2000, 200},
