@@ -8,14 +8,15 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 
 /**
- * Small float blocks rearranged in registers, for packing A into the k-major panels the GEMM kernel reads (four rows'
- * values for one k side by side): a row-major A needs four of its rows transposed, a transposed A only each of its
- * rows cut into halves. Read element by element, a transpose costs a load, a store and index arithmetic per float
+ * Small float blocks rearranged in registers, for the GEMM's packs: A into k-major panels (four rows' values for one k
+ * side by side), for which a row-major A needs four of its rows transposed and a transposed A only each of its rows cut
+ * into halves; and a transposed B into panels of rows of B, 8 × 8 at a time. Read element by element, a transpose costs a load, a store and index arithmetic per float
  * (about 1 ns): packing a transposed A that way once took 15 % of a weight-gradient product. Only 8-lane vectors (AVX2)
  * have these paths; other widths keep the scalar ones.
  */
 final class BlockTranspose {
     static final boolean SUPPORTED = LANES == 8;
+    static final int SIZE = 8;
 
     // stage d exchanges lanes d apart: UP moves lane j - d to lane j, DOWN lane j + d to lane j, HIGH marks lanes j
     // with bit d set
@@ -65,6 +66,45 @@ final class BlockTranspose {
         FloatVector r1 = FloatVector.fromArray(F, from, src + ldFrom);
         low(r0, r1, UP4, HIGH4).intoArray(to, lowDst);
         high(r0, r1, DOWN4, HIGH4).intoArray(to, highDst);
+    }
+
+    /**
+     * to[dst + j·ldTo + q] = from[src + q·ldFrom + j] for j, q < 8. After the stage of distance d, rows i and i + d
+     * (bit d of i clear) hold the transposed 2d × 2d blocks of the rows they came from.
+     */
+    static void transpose(float[] from, int src, int ldFrom, float[] to, int dst, int ldTo) {
+        FloatVector r0 = FloatVector.fromArray(F, from, src);
+        FloatVector r1 = FloatVector.fromArray(F, from, src + ldFrom);
+        FloatVector r2 = FloatVector.fromArray(F, from, src + 2 * ldFrom);
+        FloatVector r3 = FloatVector.fromArray(F, from, src + 3 * ldFrom);
+        FloatVector r4 = FloatVector.fromArray(F, from, src + 4 * ldFrom);
+        FloatVector r5 = FloatVector.fromArray(F, from, src + 5 * ldFrom);
+        FloatVector r6 = FloatVector.fromArray(F, from, src + 6 * ldFrom);
+        FloatVector r7 = FloatVector.fromArray(F, from, src + 7 * ldFrom);
+        FloatVector t0 = low(r0, r1, UP1, HIGH1);
+        FloatVector t1 = high(r0, r1, DOWN1, HIGH1);
+        FloatVector t2 = low(r2, r3, UP1, HIGH1);
+        FloatVector t3 = high(r2, r3, DOWN1, HIGH1);
+        FloatVector t4 = low(r4, r5, UP1, HIGH1);
+        FloatVector t5 = high(r4, r5, DOWN1, HIGH1);
+        FloatVector t6 = low(r6, r7, UP1, HIGH1);
+        FloatVector t7 = high(r6, r7, DOWN1, HIGH1);
+        r0 = low(t0, t2, UP2, HIGH2);
+        r2 = high(t0, t2, DOWN2, HIGH2);
+        r1 = low(t1, t3, UP2, HIGH2);
+        r3 = high(t1, t3, DOWN2, HIGH2);
+        r4 = low(t4, t6, UP2, HIGH2);
+        r6 = high(t4, t6, DOWN2, HIGH2);
+        r5 = low(t5, t7, UP2, HIGH2);
+        r7 = high(t5, t7, DOWN2, HIGH2);
+        low(r0, r4, UP4, HIGH4).intoArray(to, dst);
+        low(r1, r5, UP4, HIGH4).intoArray(to, dst + ldTo);
+        low(r2, r6, UP4, HIGH4).intoArray(to, dst + 2 * ldTo);
+        low(r3, r7, UP4, HIGH4).intoArray(to, dst + 3 * ldTo);
+        high(r0, r4, DOWN4, HIGH4).intoArray(to, dst + 4 * ldTo);
+        high(r1, r5, DOWN4, HIGH4).intoArray(to, dst + 5 * ldTo);
+        high(r2, r6, DOWN4, HIGH4).intoArray(to, dst + 6 * ldTo);
+        high(r3, r7, DOWN4, HIGH4).intoArray(to, dst + 7 * ldTo);
     }
 
     /** Within each pair of d-lane groups: a's low group, then b's low group. */
