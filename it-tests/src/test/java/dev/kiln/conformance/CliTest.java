@@ -280,7 +280,11 @@ class CliTest {
 
     @Test
     void withoutAnOpenClPlatformThePluginSaysWhyAndTrainingStopsAtOnce(@TempDir Path dir) throws Exception {
-        // an ICD loader with no vendor files: the OpenCL library loads but offers no platform
+        // an ICD loader with no vendor files: the OpenCL library loads but offers no platform; without the loader
+        // itself (no ocl-icd-opencl-dev) there is nothing to empty, and the probe already says the library is missing
+        String reason = Backends.registry().get("opencl").probe().reason();
+        org.junit.jupiter.api.Assumptions.assumeTrue("1".equals(System.getenv("KILN_REQUIRE_OPENCL"))
+                || reason == null || !reason.contains("could not be loaded"), reason);
         for (List<String> args : List.of(List.of("plugins"), List.of("train", "--backend", "opencl", "--data",
                 corpus.toString(), "--out", dir.resolve("run").toString()))) {
             List<String> command = childKiln();
