@@ -6,6 +6,7 @@ import dev.kiln.api.backend.Distribution;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
+import dev.kiln.api.ops.Softmax;
 import dev.kiln.backend.cpu.CpuBackend;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -100,7 +101,7 @@ public class ElementwiseBenchmark {
     /** Row-wise softmax of a 4096 × 4096 matrix: 2 × 64 MB moved (plus a second read). */
     @Benchmark
     public Storage softmax() {
-        backend.softmax(x, out, ROWS, COLS);
+        Softmax.OP.kernel(backend).forward(x, out, ROWS, COLS);
         return out;
     }
 

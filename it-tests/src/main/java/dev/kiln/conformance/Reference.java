@@ -23,7 +23,77 @@ public final class Reference {
             case ABS -> Math.abs(x);
             case RECIPROCAL -> 1.0 / x;
             case STEP -> x > 0 ? 1.0 : 0.0;
+            case ERF -> erf(x);
         };
+    }
+
+    /** erf by Simpson's rule on 2/√π·∫₀ˣ e^(−t²) dt (4000 intervals: error far below float precision), not a fit. */
+    public static double erf(double x) {
+        int n = 4000;
+        double h = x / n;
+        double sum = 1 + Math.exp(-x * x);
+        for (int i = 1; i < n; i++) {
+            double t = i * h;
+            sum += (i % 2 == 1 ? 4 : 2) * Math.exp(-t * t);
+        }
+        return 2 / Math.sqrt(Math.PI) * sum * h / 3;
+    }
+
+    /** Exact GELU, x·Φ(x). */
+    public static double geluErf(double x) {
+        return 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+    }
+
+    /** RMSNorm over rows of cols: x / √(mean(x²) + eps) · γ. */
+    public static double[] rmsNorm(float[] x, float[] gamma, int rows, int cols, double eps) {
+        double[] out = new double[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            double squares = 0;
+            for (int c = 0; c < cols; c++) {
+                squares += (double) x[r * cols + c] * x[r * cols + c];
+            }
+            double rstd = 1 / Math.sqrt(squares / cols + eps);
+            for (int c = 0; c < cols; c++) {
+                out[r * cols + c] = x[r * cols + c] * rstd * gamma[c];
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Scaled-dot-product attention over (batch·heads, queries, d) and (batch·heads, keys, d): query i of batch row b
+     * sees keys j < length_b, and with causal masking only j ≤ offset_b + i; a query that sees none outputs zeros.
+     */
+    public static double[] attention(float[] q, float[] k, float[] v, int batch, int heads, int queries, int keys,
+                                     int d, double scale, boolean causal, int[] offsets, int[] lengths) {
+        double[] out = new double[batch * heads * queries * d];
+        for (int h = 0; h < batch * heads; h++) {
+            int b = h / heads;
+            for (int i = 0; i < queries; i++) {
+                int visible = Math.max(0, causal ? Math.min(lengths[b], offsets[b] + i + 1) : lengths[b]);
+                double[] scores = new double[visible];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < visible; j++) {
+                    double s = 0;
+                    for (int c = 0; c < d; c++) {
+                        s += (double) q[(h * queries + i) * d + c] * k[(h * keys + j) * d + c];
+                    }
+                    scores[j] = s * scale;
+                    max = Math.max(max, scores[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < visible; j++) {
+                    scores[j] = Math.exp(scores[j] - max);
+                    sum += scores[j];
+                }
+                for (int j = 0; j < visible; j++) {
+                    for (int c = 0; c < d; c++) {
+                        out[(h * queries + i) * d + c] += scores[j] / sum * v[(h * keys + j) * d + c];
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     public static double binary(BinaryOp op, double a, double b) {

@@ -3,14 +3,11 @@ package dev.kiln.conformance;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.backend.BinaryOp;
-import dev.kiln.api.backend.Compositions;
 import dev.kiln.api.backend.DType;
-import dev.kiln.api.backend.Distribution;
-import dev.kiln.api.backend.MatmulShape;
-import dev.kiln.api.backend.ReduceOp;
+import dev.kiln.api.backend.DelegatingBackend;
 import dev.kiln.api.backend.Storage;
-import dev.kiln.api.backend.UnaryOp;
+import dev.kiln.api.ops.Attention;
+import dev.kiln.api.ops.AttentionShape;
 import dev.kiln.api.plugin.Options;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -24,14 +21,13 @@ import org.junit.jupiter.api.Test;
 class AttentionMemoryTest {
 
     /** Forwards everything to a backend and records the peak number of live float elements. */
-    static final class Metered implements Backend {
-        final Backend inner;
+    static final class Metered extends DelegatingBackend {
         final Map<Storage, Integer> live = new java.util.IdentityHashMap<>();
         long current;
         long peak;
 
         Metered(Backend inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         private Storage track(Storage s) {
@@ -41,29 +37,34 @@ class AttentionMemoryTest {
             return s;
         }
 
-        @Override public String id() { return inner.id(); }
-        @Override public Storage allocate(DType dtype, int size) { return track(inner.allocate(dtype, size)); }
-        @Override public Storage upload(float[] data) { return track(inner.upload(data)); }
-        @Override public Storage upload(int[] data) { return track(inner.upload(data)); }
-        @Override public void download(Storage s, float[] d) { inner.download(s, d); }
-        @Override public void download(Storage s, int[] d) { inner.download(s, d); }
-        @Override public void release(Storage s) {
+        @Override
+        public Storage allocate(DType dtype, int size) {
+            return track(delegate.allocate(dtype, size));
+        }
+
+        @Override
+        public Storage allocateUninitialized(DType dtype, int size) {
+            return track(delegate.allocateUninitialized(dtype, size));
+        }
+
+        @Override
+        public Storage upload(float[] data) {
+            return track(delegate.upload(data));
+        }
+
+        @Override
+        public Storage upload(int[] data) {
+            return track(delegate.upload(data));
+        }
+
+        @Override
+        public void release(Storage s) {
             Integer size = live.remove(s);
             if (size != null) {
                 current -= size;
             }
-            inner.release(s);
+            delegate.release(s);
         }
-        @Override public long liveStorages() { return inner.liveStorages(); }
-        @Override public void fill(Storage d, float v) { inner.fill(d, v); }
-        @Override public void randomFill(Storage d, Distribution x, float a, float b, long seed) { inner.randomFill(d, x, a, b, seed); }
-        @Override public void copyStrided(Storage s, int so, int[] shape, int[] ss, Storage d, int dof, int[] ds) { inner.copyStrided(s, so, shape, ss, d, dof, ds); }
-        @Override public void unary(UnaryOp op, Storage x, Storage out) { inner.unary(op, x, out); }
-        @Override public void binary(BinaryOp op, Storage a, int[] as, Storage b, int[] bs, Storage out, int[] shape) { inner.binary(op, a, as, b, bs, out, shape); }
-        @Override public void reduce(ReduceOp op, Storage x, int outer, int axis, int inner2, Storage out) { inner.reduce(op, x, outer, axis, inner2, out); }
-        @Override public void matmul(Storage a, Storage b, Storage c, MatmulShape shape) { inner.matmul(a, b, c, shape); }
-        @Override public void gather(Storage t, int cols, Storage idx, Storage out) { inner.gather(t, cols, idx, out); }
-        @Override public void scatterAdd(Storage src, int cols, Storage idx, Storage t) { inner.scatterAdd(src, cols, idx, t); }
     }
 
     /** Peak live elements beyond q, k, v, out, lse and dout for one forward and backward pass. */
@@ -78,15 +79,10 @@ class AttentionMemoryTest {
         }
         long base = metered.current;
         metered.peak = base;
-        float scale = 0.125f;
-        if (fused) {
-            backend.causalAttention(io[0], io[1], io[2], io[3], io[4], bh, t, d, scale);
-            backend.causalAttentionBackward(io[0], io[1], io[2], io[3], io[4], io[5], io[6], io[7], io[8], bh, t, d, scale);
-        } else {
-            Compositions.causalAttention(metered, io[0], io[1], io[2], io[3], io[4], bh, t, d, scale);
-            Compositions.causalAttentionBackward(metered, io[0], io[1], io[2], io[3], io[4], io[5], io[6], io[7], io[8],
-                    bh, t, d, scale);
-        }
+        AttentionShape shape = AttentionShape.causal(1, bh, t, d);
+        Attention.Kernel kernel = fused ? metered.kernels().find(Attention.OP) : Attention.OP.composition(metered);
+        kernel.forward(io[0], io[1], io[2], io[3], io[4], shape);
+        kernel.backward(io[0], io[1], io[2], io[3], io[4], io[5], io[6], io[7], io[8], shape);
         for (Storage s : io) {
             metered.release(s);
         }

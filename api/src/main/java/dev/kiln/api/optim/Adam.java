@@ -1,13 +1,14 @@
 package dev.kiln.api.optim;
 
 import dev.kiln.api.backend.AdamStep;
+import dev.kiln.api.ops.AdamUpdate;
 import dev.kiln.api.tensor.Tensor;
 import java.util.List;
 
 /**
  * Adam (Kingma &amp; Ba) with PyTorch's arithmetic, and AdamW (Loshchilov &amp; Hutter) when {@code decoupled}: weight
  * decay then shrinks the weights directly instead of joining the gradient. The update is the backend's fused
- * {@code adamUpdate}.
+ * {@link AdamUpdate} fused operation.
  */
 public class Adam extends Optimizer {
     private final double beta1;
@@ -38,7 +39,7 @@ public class Adam extends Optimizer {
         requireFloat(parameter);
         Tensor m = stateOf(name, "exp_avg", parameter);
         Tensor v = stateOf(name, "exp_avg_sq", parameter);
-        parameter.backend().adamUpdate(parameter.storage(), grad.storage(), m.storage(), v.storage(),
+        AdamUpdate.OP.kernel(parameter.backend()).update(parameter.storage(), grad.storage(), m.storage(), v.storage(),
                 new AdamStep(lr, beta1, beta2, eps, weightDecay, decoupled, step));
     }
 }

@@ -9,6 +9,16 @@ import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
+import dev.kiln.api.ops.Attention;
+import dev.kiln.api.ops.AttentionShape;
+import dev.kiln.api.ops.CrossEntropy;
+import dev.kiln.api.ops.Gelu;
+import dev.kiln.api.ops.GeluErf;
+import dev.kiln.api.ops.LayerNorm;
+import dev.kiln.api.ops.LogSoftmax;
+import dev.kiln.api.ops.LstmCell;
+import dev.kiln.api.ops.RmsNorm;
+import dev.kiln.api.ops.Softmax;
 import java.util.Arrays;
 import java.util.List;
 
@@ -35,13 +45,25 @@ public final class Tensor {
     Node gradFn;
 
     /** One recorded operation: its name, its inputs, and how to turn the output's gradient into theirs. */
-    record Node(String op, Tensor[] inputs, Backward backward) {
+    record Node(String op, Tensor[] inputs, Backward backward, RegionBackward region) {
+        Node(String op, Tensor[] inputs, Backward backward) {
+            this(op, inputs, backward, null);
+        }
     }
 
     /** The backward rule of one operation; returns one gradient per input (null where none is needed). */
     @FunctionalInterface
     interface Backward {
         Tensor[] apply(Tensor gradOutput);
+    }
+
+    /**
+     * The backward rule of an operation whose output is a region of its one input (slice, select): adds the output's
+     * gradient into the input's gradient buffer, which autograd allocates once however many regions feed it.
+     */
+    @FunctionalInterface
+    interface RegionBackward {
+        void addInto(Tensor gradOutput, Tensor inputGradient);
     }
 
     /** The shared backward rule of a two-output operation, given both outputs' gradients. */
@@ -506,13 +528,93 @@ public final class Tensor {
         int[] strides = Shapes.contiguousStrides(shape);
         Storage out = backend.allocateUninitialized(storage.dtype(), Shapes.numel(outShape));
         backend.copyStrided(source.storage, start * strides[d], outShape, strides, out, 0, Shapes.contiguousStrides(outShape));
-        int[] inputShape = shape.clone();
-        return result(out, outShape, "slice", g -> {
-            Tensor whole = zeros(backend, inputShape);
-            backend.copyStrided(g.storage(), 0, outShape, Shapes.contiguousStrides(outShape),
-                    whole.storage, start * strides[d], strides);
-            return new Tensor[] {whole};
-        }, source);
+        Tensor t = adopt(backend, out, outShape);
+        if (recording(source)) {
+            int outer = Shapes.numel(shape, 0, d);
+            int length = shape[d];
+            int inner = Shapes.numel(shape, d + 1, shape.length);
+            int taken = end - start;
+            t.gradFn = new Node("slice", new Tensor[] {source}, null, (g, whole) -> {
+                // the input as (outer·length, inner) rows; the slice's rows are o·length + start + j
+                int[] rows = new int[outer * taken];
+                for (int o = 0; o < outer; o++) {
+                    for (int j = 0; j < taken; j++) {
+                        rows[o * taken + j] = o * length + start + j;
+                    }
+                }
+                Tensor rowIds = ofInts(backend, rows, rows.length);
+                backend.scatterAdd(g.storage(), inner, rowIds.storage, whole.storage);
+            });
+        }
+        return t;
+    }
+
+    /** The slice at {@code index} along {@code dim}, with that dimension removed (Python's {@code x[:, index]}). */
+    public Tensor select(int dim, int index) {
+        int d = Shapes.dim("select", shape, dim);
+        int i = index < 0 ? index + shape[d] : index;
+        if (i < 0 || i >= shape[d]) {
+            throw new KilnException("select: index " + index + " is outside dimension " + dim + " of shape "
+                    + Shapes.str(shape));
+        }
+        return slice(d, i, i + 1).reshape(Shapes.without(shape, d, false));
+    }
+
+    /** Pieces of {@code size} along {@code dim}, the last one shorter if the size does not divide (torch.split). */
+    public List<Tensor> split(int size, int dim) {
+        int d = Shapes.dim("split", shape, dim);
+        if (size <= 0) {
+            throw new KilnException("split: piece size must be positive, got " + size + " for shape " + Shapes.str(shape));
+        }
+        List<Tensor> pieces = new java.util.ArrayList<>();
+        for (int start = 0; start < shape[d]; start += size) {
+            pieces.add(slice(d, start, Math.min(shape[d], start + size)));
+        }
+        return pieces;
+    }
+
+    /** Pieces of the given sizes along {@code dim}, which must add up to its length (torch.split with a list). */
+    public List<Tensor> split(int[] sizes, int dim) {
+        int d = Shapes.dim("split", shape, dim);
+        long total = 0;
+        for (int size : sizes) {
+            if (size <= 0) {
+                throw new KilnException("split: sizes " + Arrays.toString(sizes) + " must be positive (shape "
+                        + Shapes.str(shape) + ")");
+            }
+            total += size;
+        }
+        if (total != shape[d]) {
+            throw new KilnException("split: sizes " + Arrays.toString(sizes) + " add up to " + total + ", not dimension "
+                    + dim + " of shape " + Shapes.str(shape));
+        }
+        List<Tensor> pieces = new java.util.ArrayList<>();
+        int start = 0;
+        for (int size : sizes) {
+            pieces.add(slice(d, start, start + size));
+            start += size;
+        }
+        return pieces;
+    }
+
+    /** Joins equally shaped tensors along a new dimension {@code dim} (torch.stack). */
+    public static Tensor stack(List<Tensor> tensors, int dim) {
+        if (tensors.isEmpty()) {
+            throw new KilnException("stack: needs at least one tensor");
+        }
+        int[] first = tensors.getFirst().shape;
+        int d = dim < 0 ? dim + first.length + 1 : dim;
+        if (d < 0 || d > first.length) {
+            throw new KilnException("stack: dimension " + dim + " is out of range for shape " + Shapes.str(first));
+        }
+        List<Tensor> expanded = new java.util.ArrayList<>(tensors.size());
+        for (Tensor t : tensors) {
+            if (!Arrays.equals(t.shape, first)) {
+                throw new KilnException("stack: shapes " + Shapes.str(first) + " and " + Shapes.str(t.shape) + " differ");
+            }
+            expanded.add(t.unsqueeze(d));
+        }
+        return concat(expanded, d);
     }
 
     /** Joins tensors along {@code dim}; all other dimensions must agree. */
@@ -651,17 +753,35 @@ public final class Tensor {
         });
     }
 
-    /** GELU with the tanh approximation (GPT-2's), as the backend's fused kernel. */
+    /** GELU with the tanh approximation (GPT-2's; PyTorch's {@code gelu(x, approximate='tanh')}): {@link Gelu}. */
     public Tensor gelu() {
-        requireFloat("gelu");
+        Gelu.Kernel kernel = Gelu.OP.kernel(backend);
+        return elementwiseFused("gelu", kernel::forward, kernel::backward);
+    }
+
+    /** Exact GELU, x·Φ(x) with the error function (PyTorch's default {@code nn.GELU()}): {@link GeluErf}. */
+    public Tensor geluExact() {
+        GeluErf.Kernel kernel = GeluErf.OP.kernel(backend);
+        return elementwiseFused("geluExact", kernel::forward, kernel::backward);
+    }
+
+    /** An elementwise fused operation whose backward needs its input: forward(x, out), backward(x, dy, dx). */
+    private Tensor elementwiseFused(String name, java.util.function.BiConsumer<Storage, Storage> forward,
+                                    ElementwiseBackward backward) {
+        requireFloat(name);
         Tensor x = contiguous();
         Storage out = newFloats(numel());
-        backend.gelu(x.storage, out);
-        return x.result(out, shape, "gelu", g -> {
+        forward.accept(x.storage, out);
+        return x.result(out, shape, name, g -> {
             Storage dx = newFloats(numel());
-            backend.geluBackward(x.storage, g.storage(), dx);
+            backward.apply(x.storage, g.storage(), dx);
             return new Tensor[] {adopt(backend, dx, shape)};
         }, x);
+    }
+
+    @FunctionalInterface
+    private interface ElementwiseBackward {
+        void apply(Storage x, Storage dy, Storage dx);
     }
 
     private Tensor binary(String name, BinaryOp op, Tensor other, Backward backward) {
@@ -795,6 +915,113 @@ public final class Tensor {
         return reduce("max", ReduceOp.MAX, dim, keepDim);
     }
 
+    /**
+     * The index of the maximum along {@code dim} as an INT32 tensor (the first one where values tie), with no gradient
+     * (torch.argmax). Built from primitives: the positions equal to the maximum, weighted by (length − index), have
+     * their largest weight at the first of them.
+     */
+    public Tensor argmax(int dim, boolean keepDim) {
+        requireFloat("argmax");
+        int d = Shapes.dim("argmax", shape, dim);
+        int length = shape[d];
+        if (length > (1 << 24)) {
+            throw new KilnException("argmax: dimension " + dim + " of shape " + Shapes.str(shape)
+                    + " is longer than 2^24, the largest index a float32 holds exactly");
+        }
+        try (var ignored = GradMode.noGrad()) {
+            Tensor x = detach();
+            int[] kept = Shapes.without(shape, d, true);
+            Tensor isMax = x.binary("eq", BinaryOp.EQ, x.max(d, true), null);
+            float[] weights = new float[length];
+            for (int i = 0; i < length; i++) {
+                weights[i] = length - i;
+            }
+            int[] weightShape = new int[shape.length];
+            Arrays.fill(weightShape, 1);
+            weightShape[d] = length;
+            Tensor best = isMax.mul(of(backend, weights, weightShape)).max(d, true);     // length − first index
+            Tensor index = best.neg().add((float) length).reshape(keepDim ? kept : Shapes.without(shape, d, false));
+            Storage ints = backend.allocateUninitialized(DType.INT32, index.numel());
+            backend.copyStrided(index.storage, 0, new int[] {index.numel()}, new int[] {1}, ints, 0, new int[] {1});
+            return adopt(backend, ints, index.shape);
+        }
+    }
+
+    /** The index of the largest element of the flattened tensor (torch.argmax with no dimension), as an INT32 scalar. */
+    public Tensor argmax() {
+        return reshape(numel()).argmax(0, false);
+    }
+
+    /**
+     * Elementwise choice (torch.where): this tensor's value where {@code condition} is non-zero, else {@code other}'s;
+     * the three broadcast together. The condition may be FLOAT32 or INT32 and gets no gradient. Unlike arithmetic on
+     * masks, an infinite or NaN value in the branch not chosen never leaks into the result.
+     */
+    public Tensor where(Tensor condition, Tensor other) {
+        requireBinaryOperands("where", other);
+        requireSameBackend("where", condition);
+        int[] outShape = Shapes.broadcast("where", Shapes.broadcast("where", shape, other.shape), condition.shape);
+        int n = Shapes.numel(outShape);
+        Tensor chosen;
+        try (var ignored = GradMode.noGrad()) {
+            Tensor c = condition.dtype() == DType.FLOAT32 ? condition.detach() : condition.toFloat();
+            chosen = c.expandCopy(outShape).binary("ne0", BinaryOp.EQ, scalarOperand(0f), null).neg().add(1f);
+        }
+        // table = [other; this] as (2n, 1) rows; row i + n·chosen[i] is the pick
+        Tensor a = expandCopy(outShape).detach();
+        Tensor b = other.expandCopy(outShape).detach();
+        Storage table = newFloats(2 * n);
+        backend.copyStrided(b.storage, 0, new int[] {n}, new int[] {1}, table, 0, new int[] {1});
+        backend.copyStrided(a.storage, 0, new int[] {n}, new int[] {1}, table, n, new int[] {1});
+        adopt(backend, table, new int[] {2 * n});
+        float[] offsets = new float[n];
+        for (int i = 0; i < n; i++) {
+            offsets[i] = i;
+        }
+        Tensor rows;
+        try (var ignored = GradMode.noGrad()) {
+            rows = chosen.reshape(n).mul((float) n).add(of(backend, offsets, n)).toInt();
+        }
+        Storage out = newFloats(n);
+        backend.gather(table, 1, rows.storage, out);
+        int[] thisShape = shape.clone();
+        int[] otherShape = other.shape.clone();
+        Tensor mask = chosen;
+        return result(out, outShape, "where", g -> new Tensor[] {
+                needsGrad(this) ? g.mul(mask).sumToShape(thisShape) : null,
+                needsGrad(other) ? g.mul(mask.neg().add(1f)).sumToShape(otherShape) : null}, this, other);
+    }
+
+    /** {@code value} where {@code mask} is non-zero, this tensor elsewhere (torch.masked_fill). */
+    public Tensor maskedFill(Tensor mask, float value) {
+        return full(backend, value).where(mask, this);
+    }
+
+    /** This tensor broadcast to {@code target} as a dense copy (itself when it already has that shape). */
+    private Tensor expandCopy(int[] target) {
+        return Arrays.equals(shape, target) ? contiguous() : expand(target);
+    }
+
+    /** An INT32 copy of this FLOAT32 tensor (values truncated toward zero), outside autograd. */
+    public Tensor toInt() {
+        return convert(DType.INT32);
+    }
+
+    /** A FLOAT32 copy of this INT32 tensor, outside autograd. */
+    public Tensor toFloat() {
+        return convert(DType.FLOAT32);
+    }
+
+    private Tensor convert(DType target) {
+        Tensor x = contiguous();
+        if (x.dtype() == target) {
+            return x.detach();
+        }
+        Storage out = backend.allocateUninitialized(target, numel());
+        backend.copyStrided(x.storage, 0, new int[] {numel()}, new int[] {1}, out, 0, new int[] {1});
+        return adopt(backend, out, shape.clone());
+    }
+
     // ================================================================ linear algebra
 
     /**
@@ -907,11 +1134,11 @@ public final class Tensor {
         int cols = shape[shape.length - 1];
         int rows = numel() / cols;
         Storage out = newFloats(numel());
-        backend.softmax(x.storage, out, rows, cols);
+        Softmax.OP.kernel(backend).forward(x.storage, out, rows, cols);
         Tensor[] self = new Tensor[1];
         self[0] = result(out, shape, "softmax", g -> {
             Storage dx = newFloats(numel());
-            backend.softmaxBackward(self[0].storage, g.storage(), dx, rows, cols);
+            Softmax.OP.kernel(backend).backward(self[0].storage, g.storage(), dx, rows, cols);
             return new Tensor[] {adopt(backend, dx, shape)};
         }, x);
         return self[0];
@@ -924,11 +1151,11 @@ public final class Tensor {
         int cols = shape[shape.length - 1];
         int rows = numel() / cols;
         Storage out = newFloats(numel());
-        backend.logSoftmax(x.storage, out, rows, cols);
+        LogSoftmax.OP.kernel(backend).forward(x.storage, out, rows, cols);
         Tensor[] self = new Tensor[1];
         self[0] = result(out, shape, "logSoftmax", g -> {
             Storage dx = newFloats(numel());
-            backend.logSoftmaxBackward(self[0].storage, g.storage(), dx, rows, cols);
+            LogSoftmax.OP.kernel(backend).backward(self[0].storage, g.storage(), dx, rows, cols);
             return new Tensor[] {adopt(backend, dx, shape)};
         }, x);
         return self[0];
@@ -949,15 +1176,39 @@ public final class Tensor {
         Storage out = newFloats(numel());
         Tensor mean = adopt(backend, newFloats(rows), new int[] {rows});
         Tensor rstd = adopt(backend, newFloats(rows), new int[] {rows});
-        backend.layerNorm(x.storage, weight.storage(), bias.storage(), out, mean.storage, rstd.storage, rows, cols, eps);
+        LayerNorm.OP.kernel(backend).forward(x.storage, weight.storage(), bias.storage(), out, mean.storage, rstd.storage,
+                rows, cols, eps);
         return result(out, shape, "layerNorm", g -> {
             Storage dx = newFloats(numel());
             Tensor dWeight = zeros(backend, cols);
             Tensor dBias = zeros(backend, cols);
-            backend.layerNormBackward(x.storage, weight.storage(), mean.storage, rstd.storage, g.storage(),
+            LayerNorm.OP.kernel(backend).backward(x.storage, weight.storage(), mean.storage, rstd.storage, g.storage(),
                     dx, dWeight.storage, dBias.storage, rows, cols);
             return new Tensor[] {adopt(backend, dx, shape), dWeight, dBias};
         }, x, weight, bias);
+    }
+
+    /** RMSNorm over the last dimension with a per-feature weight (PyTorch's {@code F.rms_norm}): {@link RmsNorm}. */
+    public Tensor rmsNorm(Tensor weight, float eps) {
+        requireFloat("rmsNorm");
+        int cols = shape[shape.length - 1];
+        if (weight.shape.length != 1 || weight.shape[0] != cols) {
+            throw new KilnException("rmsNorm: input " + Shapes.str(shape) + " needs a weight of shape [" + cols
+                    + "], got " + Shapes.str(weight.shape));
+        }
+        requireSameBackend("rmsNorm", weight);
+        RmsNorm.Kernel kernel = RmsNorm.OP.kernel(backend);
+        Tensor x = contiguous();
+        int rows = numel() / cols;
+        Storage out = newFloats(numel());
+        Tensor rstd = adopt(backend, newFloats(rows), new int[] {rows});
+        kernel.forward(x.storage, weight.storage(), out, rstd.storage, rows, cols, eps);
+        return result(out, shape, "rmsNorm", g -> {
+            Storage dx = newFloats(numel());
+            Tensor dWeight = zeros(backend, cols);
+            kernel.backward(x.storage, weight.storage(), rstd.storage, g.storage(), dx, dWeight.storage, rows, cols);
+            return new Tensor[] {adopt(backend, dx, shape), dWeight};
+        }, x, weight);
     }
 
     /**
@@ -991,7 +1242,7 @@ public final class Tensor {
         Storage targetStorage = targets.storage();
         Storage rowLoss = newFloats(rows);
         Tensor lse = adopt(backend, newFloats(rows), new int[] {rows});
-        backend.crossEntropy(x.storage, targetStorage, rowLoss, lse.storage, rows, cols, ignoreIndex);
+        CrossEntropy.OP.kernel(backend).forward(x.storage, targetStorage, rowLoss, lse.storage, rows, cols, ignoreIndex);
         adopt(backend, rowLoss, new int[] {rows});
         Storage total = newFloats(1);
         backend.reduce(ReduceOp.SUM, rowLoss, 1, rows, 1, total);
@@ -1000,7 +1251,7 @@ public final class Tensor {
         return result(total, new int[0], "crossEntropy", g -> {
             Storage dx = newFloats(numel());
             float scale = count == 0 ? 0f : g.item() / count;
-            backend.crossEntropyBackward(x.storage, targetStorage, lse.storage, dx, scale, rows, cols, ignoreIndex);
+            CrossEntropy.OP.kernel(backend).backward(x.storage, targetStorage, lse.storage, dx, scale, rows, cols, ignoreIndex);
             return new Tensor[] {adopt(backend, dx, shape)};
         }, x);
     }
@@ -1022,35 +1273,50 @@ public final class Tensor {
     }
 
     /**
-     * Causal scaled-dot-product attention of query, key and value (B, H, T, D) → (B, H, T, D), computed by the
-     * backend's fused kernel (PyTorch's {@code F.scaled_dot_product_attention(q, k, v, is_causal=True)}).
+     * Causal scaled-dot-product attention of query, key and value (B, H, T, D) → (B, H, T, D) (PyTorch's
+     * {@code F.scaled_dot_product_attention(q, k, v, is_causal=True)}).
      */
     public Tensor scaledDotProductAttention(Tensor key, Tensor value) {
-        requireFloat("scaledDotProductAttention");
-        if (shape.length != 4 || !Arrays.equals(shape, key.shape) || !Arrays.equals(shape, value.shape)) {
+        if (shape.length != 4 || !Arrays.equals(shape, key.shape)) {
             throw new KilnException("scaledDotProductAttention: query, key and value must share one (B, H, T, D) shape, got "
                     + Shapes.str(shape) + ", " + Shapes.str(key.shape) + " and " + Shapes.str(value.shape));
         }
+        return scaledDotProductAttention(key, value, AttentionShape.causal(shape[0], shape[1], shape[2], shape[3]));
+    }
+
+    /**
+     * Scaled-dot-product attention of queries (B, H, Tq, D) against keys and values (B, H, Tk, D) → (B, H, Tq, D), with
+     * the masking of {@code geometry} (causal or not, per-row query offsets and key lengths; see {@link Attention}),
+     * which must describe these shapes.
+     */
+    public Tensor scaledDotProductAttention(Tensor key, Tensor value, AttentionShape geometry) {
+        requireFloat("scaledDotProductAttention");
         requireSameBackend("scaledDotProductAttention", key);
         requireSameBackend("scaledDotProductAttention", value);
-        int batchHeads = shape[0] * shape[1];
-        int t = shape[2];
-        int d = shape[3];
-        float scale = (float) (1.0 / Math.sqrt(d));
+        int[] keyShape = {geometry.batch(), geometry.heads(), geometry.keys(), geometry.headDim()};
+        if (shape.length != 4 || shape[0] != geometry.batch() || shape[1] != geometry.heads()
+                || shape[2] != geometry.queries() || shape[3] != geometry.headDim()
+                || !Arrays.equals(key.shape, keyShape) || !Arrays.equals(value.shape, keyShape)) {
+            throw new KilnException("scaledDotProductAttention: query " + Shapes.str(shape) + ", key "
+                    + Shapes.str(key.shape) + " and value " + Shapes.str(value.shape) + " do not match (B, H, Tq, D) and "
+                    + "(B, H, Tk, D) of " + geometry);
+        }
+        Attention.Kernel kernel = Attention.OP.kernel(backend);
+        int rows = geometry.batchHeads() * geometry.queries();
         Tensor q = contiguous();
         Tensor k = key.contiguous();
         Tensor v = value.contiguous();
         Storage out = newFloats(numel());
-        Tensor lse = adopt(backend, newFloats(batchHeads * t), new int[] {batchHeads * t});
-        backend.causalAttention(q.storage, k.storage, v.storage, out, lse.storage, batchHeads, t, d, scale);
+        Tensor lse = adopt(backend, newFloats(rows), new int[] {rows});
+        kernel.forward(q.storage, k.storage, v.storage, out, lse.storage, geometry);
         Tensor[] self = new Tensor[1];
         self[0] = result(out, shape, "scaledDotProductAttention", g -> {
             Storage dq = newFloats(numel());
-            Storage dk = newFloats(numel());
-            Storage dv = newFloats(numel());
-            backend.causalAttentionBackward(q.storage, k.storage, v.storage, self[0].storage, lse.storage, g.storage(),
-                    dq, dk, dv, batchHeads, t, d, scale);
-            return new Tensor[] {adopt(backend, dq, shape), adopt(backend, dk, shape), adopt(backend, dv, shape)};
+            Storage dk = newFloats(k.numel());
+            Storage dv = newFloats(v.numel());
+            kernel.backward(q.storage, k.storage, v.storage, self[0].storage, lse.storage, g.storage(),
+                    dq, dk, dv, geometry);
+            return new Tensor[] {adopt(backend, dq, shape), adopt(backend, dk, keyShape), adopt(backend, dv, keyShape)};
         }, q, k, v);
         return self[0];
     }
@@ -1076,11 +1342,11 @@ public final class Tensor {
         Storage h = newFloats(batch * hidden);
         Storage c = newFloats(batch * hidden);
         Tensor activated = adopt(backend, newFloats(batch * 4 * hidden), shape);
-        backend.lstmCell(gates.storage, previous.storage, h, c, activated.storage, batch, hidden);
+        LstmCell.OP.kernel(backend).forward(gates.storage, previous.storage, h, c, activated.storage, batch, hidden);
         PairBackward backward = (dh, dc) -> {
             Storage dGates = newFloats(batch * 4 * hidden);
             Storage dCPrev = newFloats(batch * hidden);
-            backend.lstmCellBackward(activated.storage, previous.storage, c, dh.storage(), dc.storage(),
+            LstmCell.OP.kernel(backend).backward(activated.storage, previous.storage, c, dh.storage(), dc.storage(),
                     dGates, dCPrev, batch, hidden);
             return new Tensor[] {adopt(backend, dGates, shape), adopt(backend, dCPrev, stateShape)};
         };

@@ -1,9 +1,11 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.api.ops.AttentionShape;
 import java.util.Arrays;
 
 /**
- * Causal attention without the T×T matrix: each query row walks its keys in blocks of {@link #KEY_BLOCK}, keeping a
+ * Attention without the Tq×Tk matrix: each query row walks the keys it sees (a prefix: causal offset and key length
+ * decide where it ends) in blocks of {@link #KEY_BLOCK}, keeping a
  * running maximum and sum (online softmax), so memory per thread is one block of scores whatever the context length.
  * The backward pass recomputes probabilities from the saved log-sum-exp (FlashAttention's trick) and runs one
  * (batch, head) per task, so the dK and dV sums never race.
@@ -21,20 +23,29 @@ final class AttentionKernel {
         this.vector = vector;
     }
 
-    void forward(float[] q, float[] k, float[] v, float[] out, float[] lse, int batchHeads, int t, int d, float scale) {
-        int rows = batchHeads * t;
-        parallel.forRange(rows, Math.max(1, 4096 / Math.max(1, t * d / 64)), (start, end) -> {
+    void forward(float[] q, float[] k, float[] v, float[] out, float[] lse, AttentionShape shape) {
+        int tq = shape.queries();
+        int tk = shape.keys();
+        int d = shape.headDim();
+        float scale = shape.scale();
+        int rows = shape.batchHeads() * tq;
+        parallel.forRange(rows, Math.max(1, 4096 / Math.max(1, tk * d / 64)), (start, end) -> {
             float[] scores = SCORES.get();
             for (int row = start; row < end; row++) {
-                int head = row / t;
-                int i = row % t;
+                int head = row / tq;
+                int i = row % tq;
                 int qOff = row * d;
-                int base = head * t * d;
+                int base = head * tk * d;
+                int visible = shape.visibleKeys(head / shape.heads(), i);
                 Arrays.fill(out, qOff, qOff + d, 0f);
+                if (visible == 0) {
+                    lse[row] = Float.NEGATIVE_INFINITY;
+                    continue;
+                }
                 float runningMax = Float.NEGATIVE_INFINITY;
                 float runningSum = 0f;
-                for (int j0 = 0; j0 <= i; j0 += KEY_BLOCK) {
-                    int j1 = Math.min(i + 1, j0 + KEY_BLOCK);
+                for (int j0 = 0; j0 < visible; j0 += KEY_BLOCK) {
+                    int j1 = Math.min(visible, j0 + KEY_BLOCK);
                     float blockMax = Float.NEGATIVE_INFINITY;
                     for (int j = j0; j < j1; j++) {
                         float s = dot(q, qOff, k, base + j * d, d) * scale;
@@ -61,19 +72,26 @@ final class AttentionKernel {
     }
 
     void backward(float[] q, float[] k, float[] v, float[] out, float[] lse, float[] dout,
-                  float[] dq, float[] dk, float[] dv, int batchHeads, int t, int d, float scale) {
-        parallel.forRange(batchHeads, 1, (h0, h1) -> {
+                  float[] dq, float[] dk, float[] dv, AttentionShape shape) {
+        int tq = shape.queries();
+        int tk = shape.keys();
+        int d = shape.headDim();
+        float scale = shape.scale();
+        parallel.forRange(shape.batchHeads(), 1, (h0, h1) -> {
             for (int head = h0; head < h1; head++) {
-                int base = head * t * d;
-                Arrays.fill(dq, base, base + t * d, 0f);
-                Arrays.fill(dk, base, base + t * d, 0f);
-                Arrays.fill(dv, base, base + t * d, 0f);
-                for (int i = 0; i < t; i++) {
-                    int qOff = base + i * d;
+                int qBase = head * tq * d;
+                int kBase = head * tk * d;
+                int batchRow = head / shape.heads();
+                Arrays.fill(dq, qBase, qBase + tq * d, 0f);
+                Arrays.fill(dk, kBase, kBase + tk * d, 0f);
+                Arrays.fill(dv, kBase, kBase + tk * d, 0f);
+                for (int i = 0; i < tq; i++) {
+                    int visible = shape.visibleKeys(batchRow, i);
+                    int qOff = qBase + i * d;
                     float rowDot = dot(dout, qOff, out, qOff, d);
-                    float rowLse = lse[head * t + i];
-                    for (int j = 0; j <= i; j++) {
-                        int kOff = base + j * d;
+                    float rowLse = lse[head * tq + i];
+                    for (int j = 0; j < visible; j++) {
+                        int kOff = kBase + j * d;
                         float p = (float) Math.exp(dot(q, qOff, k, kOff, d) * scale - rowLse);
                         axpy(p, dout, qOff, dv, kOff, d);                           // dV_j += p·dO_i
                         float ds = p * (dot(dout, qOff, v, kOff, d) - rowDot) * scale;

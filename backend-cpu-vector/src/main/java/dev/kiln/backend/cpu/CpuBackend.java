@@ -1,7 +1,6 @@
 package dev.kiln.backend.cpu;
 
 import dev.kiln.api.KilnException;
-import dev.kiln.api.backend.AdamStep;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.BinaryOp;
 import dev.kiln.api.backend.Distribution;
@@ -10,11 +9,22 @@ import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
 import dev.kiln.api.backend.DType;
+import dev.kiln.api.backend.KernelRegistry;
+import dev.kiln.api.ops.AdamUpdate;
+import dev.kiln.api.ops.Attention;
+import dev.kiln.api.ops.AttentionShape;
+import dev.kiln.api.ops.CrossEntropy;
+import dev.kiln.api.ops.Gelu;
+import dev.kiln.api.ops.GeluErf;
+import dev.kiln.api.ops.LayerNorm;
+import dev.kiln.api.ops.LogSoftmax;
+import dev.kiln.api.ops.LstmCell;
+import dev.kiln.api.ops.Softmax;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The CPU backend: Java arrays as storage, Vector API kernels (or scalar ones, {@code vector.bits=0}) on a thread pool
- * of its own ({@link Parallel}). Every fused operation of the SPI is overridden with a one-pass kernel.
+ * of its own ({@link Parallel}). Every fused operation but RMSNorm has a one-pass kernel in {@link #kernels()}.
  */
 public final class CpuBackend implements Backend {
     private final Parallel parallel;
@@ -28,6 +38,7 @@ public final class CpuBackend implements Backend {
     private final AttentionKernel attention;
     private final ArrayPool pool;
     private final boolean poison;
+    private final KernelRegistry kernels;
 
     /**
      * @param threads the pool size (1 runs everything on the caller)
@@ -55,6 +66,7 @@ public final class CpuBackend implements Backend {
         this.attention = new AttentionKernel(parallel, vector);
         this.pool = new ArrayPool(Math.min(Runtime.getRuntime().maxMemory() / 4, 4L << 30));
         this.poison = poison;
+        this.kernels = registerKernels();
     }
 
     @Override
@@ -225,88 +237,118 @@ public final class CpuBackend implements Backend {
         memory.scatterAdd(f(src), columns, i(indices), indices.size(), f(table));
     }
 
-    // ---------------------------------------------------------------- fused overrides
+    // ---------------------------------------------------------------- fused kernels
 
     @Override
-    public void softmax(Storage x, Storage out, int rows, int cols) {
-        fused.softmax(f(x), f(out), rows, cols);
+    public KernelRegistry kernels() {
+        return kernels;
     }
 
-    @Override
-    public void logSoftmax(Storage x, Storage out, int rows, int cols) {
-        fused.logSoftmax(f(x), f(out), rows, cols);
-    }
+    /** Every fused operation this backend accelerates, bound to this backend's arrays. */
+    private KernelRegistry registerKernels() {
+        return KernelRegistry.builder()
+                .register(Softmax.OP, new Softmax.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out, int rows, int cols) {
+                        fused.softmax(f(x), f(out), rows, cols);
+                    }
 
-    @Override
-    public void softmaxBackward(Storage y, Storage dy, Storage dx, int rows, int cols) {
-        fused.softmaxBackward(f(y), f(dy), f(dx), rows, cols);
-    }
+                    @Override
+                    public void backward(Storage y, Storage dy, Storage dx, int rows, int cols) {
+                        fused.softmaxBackward(f(y), f(dy), f(dx), rows, cols);
+                    }
+                })
+                .register(LogSoftmax.OP, new LogSoftmax.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out, int rows, int cols) {
+                        fused.logSoftmax(f(x), f(out), rows, cols);
+                    }
 
-    @Override
-    public void logSoftmaxBackward(Storage y, Storage dy, Storage dx, int rows, int cols) {
-        fused.logSoftmaxBackward(f(y), f(dy), f(dx), rows, cols);
-    }
+                    @Override
+                    public void backward(Storage y, Storage dy, Storage dx, int rows, int cols) {
+                        fused.logSoftmaxBackward(f(y), f(dy), f(dx), rows, cols);
+                    }
+                })
+                .register(LayerNorm.OP, new LayerNorm.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage gamma, Storage beta, Storage out, Storage mean,
+                                        Storage rstd, int rows, int cols, float eps) {
+                        fused.layerNorm(f(x), f(gamma), f(beta), f(out), f(mean), f(rstd), rows, cols, eps);
+                    }
 
-    @Override
-    public void layerNorm(Storage x, Storage gamma, Storage beta, Storage out, Storage mean, Storage rstd,
-                          int rows, int cols, float eps) {
-        fused.layerNorm(f(x), f(gamma), f(beta), f(out), f(mean), f(rstd), rows, cols, eps);
-    }
+                    @Override
+                    public void backward(Storage x, Storage gamma, Storage mean, Storage rstd, Storage dy,
+                                         Storage dx, Storage dgamma, Storage dbeta, int rows, int cols) {
+                        fused.layerNormBackward(f(x), f(gamma), f(mean), f(rstd), f(dy), f(dx), f(dgamma), f(dbeta),
+                                rows, cols);
+                    }
+                })
+                .register(CrossEntropy.OP, new CrossEntropy.Kernel() {
+                    @Override
+                    public void forward(Storage logits, Storage targets, Storage rowLoss, Storage rowLse, int rows,
+                                        int cols, int ignoreIndex) {
+                        fused.crossEntropy(f(logits), i(targets), f(rowLoss), f(rowLse), rows, cols, ignoreIndex);
+                    }
 
-    @Override
-    public void layerNormBackward(Storage x, Storage gamma, Storage mean, Storage rstd, Storage dy,
-                                  Storage dx, Storage dgamma, Storage dbeta, int rows, int cols) {
-        fused.layerNormBackward(f(x), f(gamma), f(mean), f(rstd), f(dy), f(dx), f(dgamma), f(dbeta), rows, cols);
-    }
+                    @Override
+                    public void backward(Storage logits, Storage targets, Storage rowLse, Storage dlogits,
+                                         float scale, int rows, int cols, int ignoreIndex) {
+                        fused.crossEntropyBackward(f(logits), i(targets), f(rowLse), f(dlogits), scale, rows, cols,
+                                ignoreIndex);
+                    }
+                })
+                .register(Gelu.OP, new Gelu.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out) {
+                        fused.gelu(f(x), f(out), x.size());
+                    }
 
-    @Override
-    public void crossEntropy(Storage logits, Storage targets, Storage rowLoss, Storage rowLse,
-                             int rows, int cols, int ignoreIndex) {
-        fused.crossEntropy(f(logits), i(targets), f(rowLoss), f(rowLse), rows, cols, ignoreIndex);
-    }
+                    @Override
+                    public void backward(Storage x, Storage dy, Storage dx) {
+                        fused.geluBackward(f(x), f(dy), f(dx), x.size());
+                    }
+                })
+                .register(GeluErf.OP, new GeluErf.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out) {
+                        fused.geluErf(f(x), f(out), x.size());
+                    }
 
-    @Override
-    public void crossEntropyBackward(Storage logits, Storage targets, Storage rowLse, Storage dlogits, float scale,
-                                     int rows, int cols, int ignoreIndex) {
-        fused.crossEntropyBackward(f(logits), i(targets), f(rowLse), f(dlogits), scale, rows, cols, ignoreIndex);
-    }
+                    @Override
+                    public void backward(Storage x, Storage dy, Storage dx) {
+                        fused.geluErfBackward(f(x), f(dy), f(dx), x.size());
+                    }
+                })
+                .register(AdamUpdate.OP, (param, grad, m, v, step) ->
+                        fused.adam(f(param), f(grad), f(m), f(v), param.size(), step))
+                .register(Attention.OP, new Attention.Kernel() {
+                    @Override
+                    public void forward(Storage q, Storage k, Storage v, Storage out, Storage lse,
+                                        AttentionShape shape) {
+                        attention.forward(f(q), f(k), f(v), f(out), f(lse), shape);
+                    }
 
-    @Override
-    public void gelu(Storage x, Storage out) {
-        fused.gelu(f(x), f(out), x.size());
-    }
+                    @Override
+                    public void backward(Storage q, Storage k, Storage v, Storage out, Storage lse, Storage dout,
+                                         Storage dq, Storage dk, Storage dv, AttentionShape shape) {
+                        attention.backward(f(q), f(k), f(v), f(out), f(lse), f(dout), f(dq), f(dk), f(dv), shape);
+                    }
+                })
+                .register(LstmCell.OP, new LstmCell.Kernel() {
+                    @Override
+                    public void forward(Storage gates, Storage cPrev, Storage h, Storage c, Storage activated,
+                                        int batch, int hidden) {
+                        fused.lstmCell(f(gates), f(cPrev), f(h), f(c), f(activated), batch, hidden);
+                    }
 
-    @Override
-    public void geluBackward(Storage x, Storage dy, Storage dx) {
-        fused.geluBackward(f(x), f(dy), f(dx), x.size());
-    }
-
-    @Override
-    public void adamUpdate(Storage param, Storage grad, Storage m, Storage v, AdamStep step) {
-        fused.adam(f(param), f(grad), f(m), f(v), param.size(), step);
-    }
-
-    @Override
-    public void causalAttention(Storage q, Storage k, Storage v, Storage out, Storage lse,
-                                int batchHeads, int t, int d, float scale) {
-        attention.forward(f(q), f(k), f(v), f(out), f(lse), batchHeads, t, d, scale);
-    }
-
-    @Override
-    public void causalAttentionBackward(Storage q, Storage k, Storage v, Storage out, Storage lse, Storage dout,
-                                        Storage dq, Storage dk, Storage dv, int batchHeads, int t, int d, float scale) {
-        attention.backward(f(q), f(k), f(v), f(out), f(lse), f(dout), f(dq), f(dk), f(dv), batchHeads, t, d, scale);
-    }
-
-    @Override
-    public void lstmCell(Storage gates, Storage cPrev, Storage h, Storage c, Storage activated, int batch, int hidden) {
-        fused.lstmCell(f(gates), f(cPrev), f(h), f(c), f(activated), batch, hidden);
-    }
-
-    @Override
-    public void lstmCellBackward(Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc,
-                                 Storage dGates, Storage dCPrev, int batch, int hidden) {
-        fused.lstmCellBackward(f(activated), f(cPrev), f(c), f(dh), f(dc), f(dGates), f(dCPrev), batch, hidden);
+                    @Override
+                    public void backward(Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc,
+                                         Storage dGates, Storage dCPrev, int batch, int hidden) {
+                        fused.lstmCellBackward(f(activated), f(cPrev), f(c), f(dh), f(dc), f(dGates), f(dCPrev),
+                                batch, hidden);
+                    }
+                })
+                .build();
     }
 
     @Override

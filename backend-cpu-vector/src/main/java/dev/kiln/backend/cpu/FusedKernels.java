@@ -4,6 +4,7 @@ import static dev.kiln.backend.cpu.Vectors.F;
 import static dev.kiln.backend.cpu.Vectors.LANES;
 
 import dev.kiln.api.backend.AdamStep;
+import dev.kiln.api.backend.UnaryOp;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -321,6 +322,35 @@ final class FusedKernels {
                 float t = (float) Math.tanh(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
                 float slope = SQRT_2_OVER_PI * (1f + 3f * GELU_CUBIC * v * v);
                 dx[i] = dy[i] * 0.5f * (1f + t + v * (1f - t * t) * slope);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- GELU (exact, with erf)
+
+    private static final double INV_SQRT_2 = 1.0 / Math.sqrt(2.0);
+    private static final double INV_SQRT_2PI = 1.0 / Math.sqrt(2.0 * Math.PI);
+
+    /** Φ(x), rounded to float as the composition's erf step rounds it. */
+    private static float normalCdf(float x) {
+        float erf = (float) UnaryOp.erf((float) (x * INV_SQRT_2));
+        return (erf + 1f) * 0.5f;
+    }
+
+    void geluErf(float[] x, float[] out, int n) {
+        parallel.forRange(n, GRAIN, (start, end) -> {
+            for (int i = start; i < end; i++) {
+                out[i] = x[i] * normalCdf(x[i]);
+            }
+        });
+    }
+
+    void geluErfBackward(float[] x, float[] dy, float[] dx, int n) {
+        parallel.forRange(n, GRAIN, (start, end) -> {
+            for (int i = start; i < end; i++) {
+                float v = x[i];
+                float density = (float) (Math.exp(-0.5 * v * v) * INV_SQRT_2PI);
+                dx[i] = dy[i] * (normalCdf(v) + v * density);
             }
         });
     }

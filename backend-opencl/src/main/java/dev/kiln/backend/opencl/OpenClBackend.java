@@ -21,6 +21,17 @@ import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.backend.UnaryOp;
+import dev.kiln.api.backend.KernelRegistry;
+import dev.kiln.api.ops.AdamUpdate;
+import dev.kiln.api.ops.Attention;
+import dev.kiln.api.ops.AttentionShape;
+import dev.kiln.api.ops.CrossEntropy;
+import dev.kiln.api.ops.Gelu;
+import dev.kiln.api.ops.GeluErf;
+import dev.kiln.api.ops.LayerNorm;
+import dev.kiln.api.ops.LogSoftmax;
+import dev.kiln.api.ops.LstmCell;
+import dev.kiln.api.ops.Softmax;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jocl.CLException;
 import org.jocl.Pointer;
@@ -51,11 +62,13 @@ final class OpenClBackend implements Backend {
     private final ClDevice device;
     private final boolean rowsMatmul;
     private final AtomicLong live = new AtomicLong();
+    private final KernelRegistry kernels;
 
     /** {@code rowsMatmul}: the register-blocked kernel for CPU devices; otherwise local-memory tiles (GPUs). */
     OpenClBackend(ClDevice device, boolean rowsMatmul) {
         this.device = device;
         this.rowsMatmul = rowsMatmul;
+        this.kernels = registerKernels();
     }
 
     @Override
@@ -188,6 +201,7 @@ final class OpenClBackend implements Backend {
             case ABS -> 7;
             case RECIPROCAL -> 8;
             case STEP -> 9;
+            case ERF -> 10;
         };
         launch("unary", x.size(), cl(x), cl(out), code);
     }
@@ -280,67 +294,123 @@ final class OpenClBackend implements Backend {
         launch("scatter_add", columns, cl(src), columns, cl(indices), indices.size(), cl(table));
     }
 
-    // ---------------------------------------------------------------- fused operations
+    // ---------------------------------------------------------------- fused kernels
 
     @Override
-    public void softmax(Storage x, Storage out, int rows, int cols) {
-        launch("softmax", rows, cl(x), cl(out), cols, 0);
+    public KernelRegistry kernels() {
+        return kernels;
     }
 
-    @Override
-    public void logSoftmax(Storage x, Storage out, int rows, int cols) {
-        launch("softmax", rows, cl(x), cl(out), cols, 1);
+    /** Every fused operation kernels.cl accelerates, bound to this device. */
+    private KernelRegistry registerKernels() {
+        return KernelRegistry.builder()
+                .register(Softmax.OP, new Softmax.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out, int rows, int cols) {
+                        launch("softmax", rows, cl(x), cl(out), cols, 0);
+                    }
+
+                    @Override
+                    public void backward(Storage y, Storage dy, Storage dx, int rows, int cols) {
+                        launch("softmax_backward", rows, cl(y), cl(dy), cl(dx), cols, 0);
+                    }
+                })
+                .register(LogSoftmax.OP, new LogSoftmax.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out, int rows, int cols) {
+                        launch("softmax", rows, cl(x), cl(out), cols, 1);
+                    }
+
+                    @Override
+                    public void backward(Storage y, Storage dy, Storage dx, int rows, int cols) {
+                        launch("softmax_backward", rows, cl(y), cl(dy), cl(dx), cols, 1);
+                    }
+                })
+                .register(LayerNorm.OP, new LayerNorm.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage gamma, Storage beta, Storage out, Storage mean,
+                                        Storage rstd, int rows, int cols, float eps) {
+                        launch("layer_norm", rows, cl(x), cl(gamma), cl(beta), cl(out), cl(mean), cl(rstd), cols, eps);
+                    }
+
+                    @Override
+                    public void backward(Storage x, Storage gamma, Storage mean, Storage rstd, Storage dy,
+                                         Storage dx, Storage dgamma, Storage dbeta, int rows, int cols) {
+                        launch("layer_norm_backward_input", rows, cl(x), cl(gamma), cl(mean), cl(rstd), cl(dy), cl(dx),
+                                cols);
+                        launch("layer_norm_backward_params", cols, cl(x), cl(mean), cl(rstd), cl(dy), cl(dgamma),
+                                cl(dbeta), rows, cols);
+                    }
+                })
+                .register(CrossEntropy.OP, new CrossEntropy.Kernel() {
+                    @Override
+                    public void forward(Storage logits, Storage targets, Storage rowLoss, Storage rowLse, int rows,
+                                        int cols, int ignoreIndex) {
+                        launch("cross_entropy", rows, cl(logits), cl(targets), cl(rowLoss), cl(rowLse), cols,
+                                ignoreIndex);
+                    }
+
+                    @Override
+                    public void backward(Storage logits, Storage targets, Storage rowLse, Storage dlogits,
+                                         float scale, int rows, int cols, int ignoreIndex) {
+                        launch("cross_entropy_backward", rows * cols, cl(logits), cl(targets), cl(rowLse), cl(dlogits),
+                                scale, cols, ignoreIndex);
+                    }
+                })
+                .register(Gelu.OP, new Gelu.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out) {
+                        launch("gelu", x.size(), cl(x), cl(out));
+                    }
+
+                    @Override
+                    public void backward(Storage x, Storage dy, Storage dx) {
+                        launch("gelu_backward", x.size(), cl(x), cl(dy), cl(dx));
+                    }
+                })
+                .register(GeluErf.OP, new GeluErf.Kernel() {
+                    @Override
+                    public void forward(Storage x, Storage out) {
+                        launch("gelu_erf", x.size(), cl(x), cl(out));
+                    }
+
+                    @Override
+                    public void backward(Storage x, Storage dy, Storage dx) {
+                        launch("gelu_erf_backward", x.size(), cl(x), cl(dy), cl(dx));
+                    }
+                })
+                .register(AdamUpdate.OP, this::adamUpdate)
+                .register(Attention.OP, new Attention.Kernel() {
+                    @Override
+                    public void forward(Storage q, Storage k, Storage v, Storage out, Storage lse,
+                                        AttentionShape shape) {
+                        attention(q, k, v, out, lse, shape);
+                    }
+
+                    @Override
+                    public void backward(Storage q, Storage k, Storage v, Storage out, Storage lse, Storage dout,
+                                         Storage dq, Storage dk, Storage dv, AttentionShape shape) {
+                        attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, shape);
+                    }
+                })
+                .register(LstmCell.OP, new LstmCell.Kernel() {
+                    @Override
+                    public void forward(Storage gates, Storage cPrev, Storage h, Storage c, Storage activated,
+                                        int batch, int hidden) {
+                        launch("lstm_cell", batch * hidden, cl(gates), cl(cPrev), cl(h), cl(c), cl(activated), hidden);
+                    }
+
+                    @Override
+                    public void backward(Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc,
+                                         Storage dGates, Storage dCPrev, int batch, int hidden) {
+                        launch("lstm_cell_backward", batch * hidden, cl(activated), cl(cPrev), cl(c), cl(dh), cl(dc),
+                                cl(dGates), cl(dCPrev), hidden);
+                    }
+                })
+                .build();
     }
 
-    @Override
-    public void softmaxBackward(Storage y, Storage dy, Storage dx, int rows, int cols) {
-        launch("softmax_backward", rows, cl(y), cl(dy), cl(dx), cols, 0);
-    }
-
-    @Override
-    public void logSoftmaxBackward(Storage y, Storage dy, Storage dx, int rows, int cols) {
-        launch("softmax_backward", rows, cl(y), cl(dy), cl(dx), cols, 1);
-    }
-
-    @Override
-    public void layerNorm(Storage x, Storage gamma, Storage beta, Storage out, Storage mean, Storage rstd, int rows,
-                          int cols, float eps) {
-        launch("layer_norm", rows, cl(x), cl(gamma), cl(beta), cl(out), cl(mean), cl(rstd), cols, eps);
-    }
-
-    @Override
-    public void layerNormBackward(Storage x, Storage gamma, Storage mean, Storage rstd, Storage dy, Storage dx,
-                                  Storage dgamma, Storage dbeta, int rows, int cols) {
-        launch("layer_norm_backward_input", rows, cl(x), cl(gamma), cl(mean), cl(rstd), cl(dy), cl(dx), cols);
-        launch("layer_norm_backward_params", cols, cl(x), cl(mean), cl(rstd), cl(dy), cl(dgamma), cl(dbeta), rows,
-                cols);
-    }
-
-    @Override
-    public void crossEntropy(Storage logits, Storage targets, Storage rowLoss, Storage rowLse, int rows, int cols,
-                             int ignoreIndex) {
-        launch("cross_entropy", rows, cl(logits), cl(targets), cl(rowLoss), cl(rowLse), cols, ignoreIndex);
-    }
-
-    @Override
-    public void crossEntropyBackward(Storage logits, Storage targets, Storage rowLse, Storage dlogits, float scale,
-                                     int rows, int cols, int ignoreIndex) {
-        launch("cross_entropy_backward", rows * cols, cl(logits), cl(targets), cl(rowLse), cl(dlogits), scale, cols,
-                ignoreIndex);
-    }
-
-    @Override
-    public void gelu(Storage x, Storage out) {
-        launch("gelu", x.size(), cl(x), cl(out));
-    }
-
-    @Override
-    public void geluBackward(Storage x, Storage dy, Storage dx) {
-        launch("gelu_backward", x.size(), cl(x), cl(dy), cl(dx));
-    }
-
-    @Override
-    public void adamUpdate(Storage param, Storage grad, Storage m, Storage v, AdamStep s) {
+    private void adamUpdate(Storage param, Storage grad, Storage m, Storage v, AdamStep s) {
         // constants rounded from double on the host, as the CPU backend and PyTorch round them
         float decayFactor = s.decoupled() ? (float) (1 - s.lr() * s.weightDecay()) : 1f;
         float l2 = s.decoupled() ? 0f : (float) s.weightDecay();
@@ -350,46 +420,45 @@ final class OpenClBackend implements Backend {
                 (float) (1 - s.beta1()), (float) (1 - s.beta2()), decayFactor, l2, stepSize, bc2Sqrt, (float) s.eps());
     }
 
-    @Override
-    public void causalAttention(Storage q, Storage k, Storage v, Storage out, Storage lse, int batchHeads, int t, int d,
-                                float scale) {
-        if (d > MAX_HEAD) {
-            Backend.super.causalAttention(q, k, v, out, lse, batchHeads, t, d, scale);
+    private void attention(Storage q, Storage k, Storage v, Storage out, Storage lse, AttentionShape s) {
+        if (s.headDim() > MAX_HEAD) {
+            Attention.OP.composition(this).forward(q, k, v, out, lse, s);
             return;
         }
-        launchSmallGroups("attention", batchHeads * t, cl(q), cl(k), cl(v), cl(out), cl(lse), t, d, scale);
+        ClStorage offsets = (ClStorage) upload(s.queryOffsets());
+        ClStorage lengths = (ClStorage) upload(s.keyLengths());
+        try {
+            launchSmallGroups("attention", s.batchHeads() * s.queries(), cl(q), cl(k), cl(v), cl(out), cl(lse),
+                    offsets, lengths, s.heads(), s.queries(), s.keys(), s.headDim(), s.scale(), s.causal() ? 1 : 0);
+        } finally {
+            release(offsets);
+            release(lengths);
+        }
     }
 
-    @Override
-    public void causalAttentionBackward(Storage q, Storage k, Storage v, Storage out, Storage lse, Storage dout,
-                                        Storage dq, Storage dk, Storage dv, int batchHeads, int t, int d,
-                                        float scale) {
-        if (d > MAX_HEAD) {
-            Backend.super.causalAttentionBackward(q, k, v, out, lse, dout, dq, dk, dv, batchHeads, t, d, scale);
+    private void attentionBackward(Storage q, Storage k, Storage v, Storage out, Storage lse, Storage dout,
+                                   Storage dq, Storage dk, Storage dv, AttentionShape s) {
+        if (s.headDim() > MAX_HEAD) {
+            Attention.OP.composition(this).backward(q, k, v, out, lse, dout, dq, dk, dv, s);
             return;
         }
-        ClStorage rowTerm = create(DType.FLOAT32, batchHeads * t);
+        int rows = s.batchHeads() * s.queries();
+        ClStorage rowTerm = create(DType.FLOAT32, rows);
+        ClStorage offsets = (ClStorage) upload(s.queryOffsets());
+        ClStorage lengths = (ClStorage) upload(s.keyLengths());
+        int causal = s.causal() ? 1 : 0;
         try {
-            launch("attention_row_dot", batchHeads * t, cl(out), cl(dout), rowTerm, d);
-            launchSmallGroups("attention_backward_query", batchHeads * t, cl(q), cl(k), cl(v), cl(lse), cl(dout), rowTerm, cl(dq),
-                    t, d, scale);
-            launchSmallGroups("attention_backward_key", batchHeads * t, cl(q), cl(k), cl(v), cl(lse), cl(dout), rowTerm, cl(dk),
-                    cl(dv), t, d, scale);
+            launch("attention_row_dot", rows, cl(out), cl(dout), rowTerm, s.headDim());
+            launchSmallGroups("attention_backward_query", rows, cl(q), cl(k), cl(v), cl(lse), cl(dout), rowTerm,
+                    cl(dq), offsets, lengths, s.heads(), s.queries(), s.keys(), s.headDim(), s.scale(), causal);
+            launchSmallGroups("attention_backward_key", s.batchHeads() * s.keys(), cl(q), cl(k), cl(v), cl(lse),
+                    cl(dout), rowTerm, cl(dk), cl(dv), offsets, lengths, s.heads(), s.queries(), s.keys(),
+                    s.headDim(), s.scale(), causal);
         } finally {
             release(rowTerm);
+            release(offsets);
+            release(lengths);
         }
-    }
-
-    @Override
-    public void lstmCell(Storage gates, Storage cPrev, Storage h, Storage c, Storage activated, int batch, int hidden) {
-        launch("lstm_cell", batch * hidden, cl(gates), cl(cPrev), cl(h), cl(c), cl(activated), hidden);
-    }
-
-    @Override
-    public void lstmCellBackward(Storage activated, Storage cPrev, Storage c, Storage dh, Storage dc, Storage dGates,
-                                 Storage dCPrev, int batch, int hidden) {
-        launch("lstm_cell_backward", batch * hidden, cl(activated), cl(cPrev), cl(c), cl(dh), cl(dc), cl(dGates),
-                cl(dCPrev), hidden);
     }
 
     // ---------------------------------------------------------------- launching

@@ -81,6 +81,7 @@ COPY_STRIDED(copy_strided_if, int, float, convert_float)
 #define U_ABS 7
 #define U_RECIPROCAL 8
 #define U_STEP 9
+#define U_ERF 10
 
 __kernel void unary(__global const float* x, __global float* out, int op) {
     size_t i = get_global_id(0);
@@ -96,6 +97,7 @@ __kernel void unary(__global const float* x, __global float* out, int op) {
         case U_SQRT: r = sqrt(v); break;
         case U_ABS: r = fabs(v); break;
         case U_RECIPROCAL: r = 1.0f / v; break;
+        case U_ERF: r = erf(v); break;
         default: r = v > 0.0f ? 1.0f : 0.0f; break;
     }
     out[i] = r;
@@ -571,6 +573,21 @@ __kernel void gelu_backward(__global const float* x, __global const float* dy, _
     dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * inner);
 }
 
+// Exact GELU: x·Φ(x), Φ(x) = ½(1 + erf(x/√2)); the derivative is Φ(x) + x·φ(x).
+__kernel void gelu_erf(__global const float* x, __global float* out) {
+    size_t i = get_global_id(0);
+    float v = x[i];
+    out[i] = v * (0.5f * (1.0f + erf(v * M_SQRT1_2_F)));
+}
+
+__kernel void gelu_erf_backward(__global const float* x, __global const float* dy, __global float* dx) {
+    size_t i = get_global_id(0);
+    float v = x[i];
+    float cdf = 0.5f * (1.0f + erf(v * M_SQRT1_2_F));
+    float density = exp(-0.5f * v * v) * (0.5f * M_2_SQRTPI_F * M_SQRT1_2_F);
+    dx[i] = dy[i] * (cdf + v * density);
+}
+
 // ------------------------------------------------------------------------------------------------ Adam / AdamW
 
 // PyTorch's arithmetic, with the constants rounded on the host as PyTorch rounds its Python floats.
@@ -609,15 +626,28 @@ float kiln_dot(__global const float* x, __global const float* y, int d) {
     return s;
 }
 
-// One work-item per (batch·head, query row): an online softmax over the keys up to the row, one key at a time, so no
+// How many keys (a prefix) query i of batch row b sees: its key length, and with causal masking the keys up to its
+// position offset_b + i. See AttentionShape.
+int kiln_visible_keys(__global const int* offsets, __global const int* lengths, int b, int i, int causal) {
+    int limit = lengths[b];
+    if (causal) {
+        limit = min(limit, offsets[b] + i + 1);
+    }
+    return max(limit, 0);
+}
+
+// One work-item per (batch·head, query row): an online softmax over the keys the row sees, one key at a time, so no
 // row of scores is ever held (flash-attention's idea at work-item granularity). Each work-item keeps a head-sized
 // accumulator in private memory; the host launches these kernels in small work-groups, since a CPU runtime (PoCL)
-// holds a whole work-group's private arrays on one thread's stack.
+// holds a whole work-group's private arrays on one thread's stack. A row that sees no key writes zeros and lse −∞.
 __kernel void attention(__global const float* q, __global const float* k, __global const float* v,
-                        __global float* out, __global float* lse, int t, int d, float scale) {
+                        __global float* out, __global float* lse, __global const int* offsets,
+                        __global const int* lengths, int heads, int tq, int tk, int d, float scale, int causal) {
     size_t row = get_global_id(0);
-    int i = (int) (row % t);
-    size_t base = (row - i) * d;
+    int i = (int) (row % tq);
+    int head = (int) (row / tq);
+    int visible = kiln_visible_keys(offsets, lengths, head / heads, i, causal);
+    size_t base = (size_t) head * tk * d;
     __global const float* qi = q + row * d;
     float acc[MAX_HEAD];
     for (int c = 0; c < d; c++) {
@@ -625,7 +655,7 @@ __kernel void attention(__global const float* q, __global const float* k, __glob
     }
     float runningMax = -INFINITY;
     float runningSum = 0.0f;
-    for (int j = 0; j <= i; j++) {
+    for (int j = 0; j < visible; j++) {
         __global const float* kj = k + base + (size_t) j * d;
         float s = kiln_dot(qi, kj, d) * scale;
         float newMax = fmax(runningMax, s);
@@ -639,9 +669,9 @@ __kernel void attention(__global const float* q, __global const float* k, __glob
         runningMax = newMax;
     }
     for (int c = 0; c < d; c++) {
-        out[row * d + c] = acc[c] / runningSum;
+        out[row * d + c] = visible > 0 ? acc[c] / runningSum : 0.0f;
     }
-    lse[row] = runningMax + log(runningSum);
+    lse[row] = visible > 0 ? runningMax + log(runningSum) : -INFINITY;
 }
 
 // D_i = Σ_c dout_ic · out_ic, the row term of the softmax backward.
@@ -659,24 +689,27 @@ float2 kiln_backward_terms(__global const float* qi, __global const float* kj, _
     return (float2) (p, p * (dp - dterm) * scale);
 }
 
-// dq_i = scale · Σ_{j≤i} p_ij (dout_i·v_j − D_i) k_j; one work-item per query row.
+// dq_i = scale · Σ_{j visible} p_ij (dout_i·v_j − D_i) k_j; one work-item per query row.
 __kernel void attention_backward_query(__global const float* q, __global const float* k, __global const float* v,
                                        __global const float* lse, __global const float* dout,
-                                       __global const float* dterm, __global float* dq, int t, int d, float scale) {
+                                       __global const float* dterm, __global float* dq, __global const int* offsets,
+                                       __global const int* lengths, int heads, int tq, int tk, int d, float scale,
+                                       int causal) {
     size_t row = get_global_id(0);
-    int i = (int) (row % t);
-    size_t base = (row - i) * d;
+    int i = (int) (row % tq);
+    int head = (int) (row / tq);
+    int visible = kiln_visible_keys(offsets, lengths, head / heads, i, causal);
+    size_t base = (size_t) head * tk * d;
     __global const float* qi = q + row * d;
     __global const float* doi = dout + row * d;
     float acc[MAX_HEAD];
     for (int c = 0; c < d; c++) {
         acc[c] = 0.0f;
     }
-    for (int j = 0; j <= i; j++) {
+    for (int j = 0; j < visible; j++) {
         __global const float* kj = k + base + (size_t) j * d;
         __global const float* vj = v + base + (size_t) j * d;
         float2 terms = kiln_backward_terms(qi, kj, doi, vj, lse[row], dterm[row], d, scale);
-        float p = terms.x;
         float ds = terms.y;
         for (int c = 0; c < d; c++) {
             acc[c] += ds * kj[c];
@@ -687,14 +720,20 @@ __kernel void attention_backward_query(__global const float* q, __global const f
     }
 }
 
-// dk_j = scale · Σ_{i≥j} p_ij (dout_i·v_j − D_i) q_i and dv_j = Σ_{i≥j} p_ij dout_i; one work-item per key row.
+// dk_j = scale · Σ_{i seeing j} p_ij (dout_i·v_j − D_i) q_i and dv_j = Σ_{i seeing j} p_ij dout_i; one work-item per
+// key row. The queries that see key j are a suffix: from the first one whose causal position reaches j, and none when
+// j lies past the row's key length.
 __kernel void attention_backward_key(__global const float* q, __global const float* k, __global const float* v,
                                      __global const float* lse, __global const float* dout,
-                                     __global const float* dterm, __global float* dk, __global float* dv, int t, int d,
-                                     float scale) {
+                                     __global const float* dterm, __global float* dk, __global float* dv,
+                                     __global const int* offsets, __global const int* lengths, int heads, int tq,
+                                     int tk, int d, float scale, int causal) {
     size_t keyRow = get_global_id(0);
-    int j = (int) (keyRow % t);
-    size_t first = keyRow - j;
+    int j = (int) (keyRow % tk);
+    int head = (int) (keyRow / tk);
+    int b = head / heads;
+    int first = j >= lengths[b] ? tq : (causal ? min(tq, max(0, j - offsets[b])) : 0);
+    size_t queryBase = (size_t) head * tq;
     __global const float* kj = k + keyRow * d;
     __global const float* vj = v + keyRow * d;
     float dkAcc[MAX_HEAD];
@@ -703,8 +742,8 @@ __kernel void attention_backward_key(__global const float* q, __global const flo
         dkAcc[c] = 0.0f;
         dvAcc[c] = 0.0f;
     }
-    for (int i = j; i < t; i++) {
-        size_t row = first + i;
+    for (int i = first; i < tq; i++) {
+        size_t row = queryBase + i;
         __global const float* qi = q + row * d;
         __global const float* doi = dout + row * d;
         float2 terms = kiln_backward_terms(qi, kj, doi, vj, lse[row], dterm[row], d, scale);

@@ -8,6 +8,7 @@ import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.nn.Dropout;
+import dev.kiln.api.ops.LstmCell;
 import dev.kiln.api.nn.Module;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
@@ -128,6 +129,7 @@ public final class Lstm extends Module {
         copy(b, h0.storage(), 0, h[0].storage(), 0, batch * hidden);
         copy(b, c0.storage(), 0, c[0].storage(), 0, batch * hidden);
         int state = batch * hidden;
+        LstmCell.Kernel cell = LstmCell.OP.kernel(b);
         for (int t = 0; t < time; t++) {
             Tensor hPrev = h[t % 2];
             Tensor cPrev = c[t % 2];
@@ -137,7 +139,7 @@ public final class Lstm extends Module {
             // gates_t += h_{t−1} · W_hhᵀ: the only GEMM inside the time loop
             b.matmul(hPrev.storage(), wHhT.storage(), stepGates.storage(),
                     new MatmulShape(1, batch, g4, hidden, false, false, 0, 0, true));
-            b.lstmCell(stepGates.storage(), cPrev.storage(), hNext.storage(), cNext.storage(), stepAct.storage(),
+            cell.forward(stepGates.storage(), cPrev.storage(), hNext.storage(), cNext.storage(), stepAct.storage(),
                     batch, hidden);
             copy(b, hNext.storage(), 0, hs.storage(), (t + 1) * state, state);
             copy(b, cNext.storage(), 0, cs.storage(), (t + 1) * state, state);
@@ -174,13 +176,14 @@ public final class Lstm extends Module {
         Tensor dhNext = floats(b, batch, hidden);                          // from step t + 1 through W_hh
         Tensor dcNext = floats(b, batch, hidden);                          // reaching c_t from step t + 1
         Tensor dcPrev = floats(b, batch, hidden);                          // the cell's output: reaching c_{t−1}
+        LstmCell.Kernel cell = LstmCell.OP.kernel(b);
         for (int t = time - 1; t >= 0; t--) {
             copy(b, dyTm.storage(), t * state, dh.storage(), 0, state);
             dense(b, BinaryOp.ADD, dh.storage(), dhNext.storage(), dh.storage(), state);
             copy(b, activated.storage(), t * batch * g4, stepAct.storage(), 0, batch * g4);
             copy(b, cs.storage(), t * state, cPrev.storage(), 0, state);
             copy(b, cs.storage(), (t + 1) * state, cNow.storage(), 0, state);
-            b.lstmCellBackward(stepAct.storage(), cPrev.storage(), cNow.storage(), dh.storage(), dcNext.storage(),
+            cell.backward(stepAct.storage(), cPrev.storage(), cNow.storage(), dh.storage(), dcNext.storage(),
                     stepDGates.storage(), dcPrev.storage(), batch, hidden);
             copy(b, stepDGates.storage(), 0, dGates.storage(), t * batch * g4, batch * g4);
             // dh_{t−1} = dGates_t · W_hh
