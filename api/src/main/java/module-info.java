@@ -13,8 +13,10 @@ module dev.kiln.api {
     exports dev.kiln.api.plugin;
     exports dev.kiln.api.model;
     exports dev.kiln.api.tokenizer;
+    exports dev.kiln.api.task;
 
     uses dev.kiln.api.backend.BackendProvider;
     uses dev.kiln.api.model.ModelProvider;
     uses dev.kiln.api.tokenizer.TokenizerProvider;
+    uses dev.kiln.api.task.TaskProvider;
 }

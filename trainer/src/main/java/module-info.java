@@ -10,4 +10,8 @@ module dev.kiln.trainer {
     exports dev.kiln.trainer.data;
     exports dev.kiln.trainer.eval;
     exports dev.kiln.trainer.metrics;
+
+    uses dev.kiln.api.task.TaskProvider;
+
+    provides dev.kiln.api.task.TaskProvider with dev.kiln.trainer.task.LanguageModelingTaskProvider;
 }

@@ -3,13 +3,18 @@ package dev.kiln.cli;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.ModelInputs;
 import dev.kiln.api.optim.Adam;
 import dev.kiln.api.optim.Optimizer;
 import dev.kiln.api.optim.ParamGroup;
 import dev.kiln.api.plugin.Options;
+import dev.kiln.api.task.Batch;
+import dev.kiln.api.task.Loss;
+import dev.kiln.api.task.Task;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.MemoryScope;
 import dev.kiln.api.tensor.Tensor;
+import dev.kiln.trainer.TrainingStep;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -89,7 +94,7 @@ final class BenchCommand implements Callable<Integer> {
                 try (MemoryScope scope = MemoryScope.open()) {
                     Tensor out = model.forward(Tensor.ofInts(backend, x, batch, w.time()));
                     logits = out.toFloatArray();
-                    out.crossEntropy(Tensor.ofInts(backend, y, batch, w.time()), -100).backward();
+                    out.crossEntropy(Tensor.ofInts(backend, y, batch, w.time()), Task.IGNORE_INDEX).backward();
                     model.namedParameters().forEach((name, p) -> grads.put(name, p.grad().toFloatArray()));
                     optimizer.zeroGrad();
                 }
@@ -132,13 +137,13 @@ final class BenchCommand implements Callable<Integer> {
         return ids;
     }
 
+    /** One training step as a run takes it (the trainer's {@link TrainingStep}), without clipping. */
     private static void step(Backend backend, LanguageModel model, Optimizer optimizer, int[] x, int[] y, int batch,
                              int time) {
         try (MemoryScope scope = MemoryScope.open()) {
-            optimizer.zeroGrad();
-            model.forward(Tensor.ofInts(backend, x, batch, time))
-                    .crossEntropy(Tensor.ofInts(backend, y, batch, time), -100).backward();
-            optimizer.step();
+            Batch data = new Batch(ModelInputs.ids(Tensor.ofInts(backend, x, batch, time)),
+                    Tensor.ofInts(backend, y, batch, time), (long) batch * time);
+            new TrainingStep(model, (m, b) -> Loss.crossEntropy(m.forward(b.inputs()), b), optimizer).run(List.of(data));
         }
     }
 

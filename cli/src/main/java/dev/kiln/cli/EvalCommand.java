@@ -1,10 +1,10 @@
 package dev.kiln.cli;
 
 import dev.kiln.api.io.Json;
+import dev.kiln.api.task.Evaluation;
+import dev.kiln.api.task.TokenSequence;
 import dev.kiln.trainer.data.Corpus;
-import dev.kiln.trainer.eval.Evaluation;
 import dev.kiln.trainer.eval.Evaluator;
-import java.nio.IntBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -47,25 +47,46 @@ final class EvalCommand implements Callable<Integer> {
             window = Math.min(window, loaded.model().maxContext());
             int[] ids = loaded.tokenizer().encode(corpus.text());
             Evaluation e = new Evaluator(loaded.tokenizer()).evaluate(loaded.model(), loaded.backend(),
-                    IntBuffer.wrap(ids), window, batchSize, maxTokens);
+                    tokens(ids), window, batchSize, maxTokens);
             if (json) {
                 Map<String, Object> result = new LinkedHashMap<>();
                 result.put("checkpoint", loaded.checkpoint().directory().toString());
                 result.put("data", corpus.name());
                 result.put("loss", e.loss());
-                result.put("perplexity", e.perplexity());
-                result.put("bits_per_byte", e.bitsPerByte());
-                result.put("accuracy", e.accuracy());
-                result.put("tokens", e.tokens());
-                result.put("bytes", e.bytes());
+                result.put("perplexity", e.metric(Evaluator.PERPLEXITY));
+                result.put("bits_per_byte", e.metric(Evaluator.BITS_PER_BYTE));
+                result.put("accuracy", e.metric(Evaluator.ACCURACY));
+                result.put("tokens", (long) e.metric(Evaluator.TOKENS));
+                result.put("bytes", (long) e.metric(Evaluator.BYTES));
                 kiln.out.println(Json.write(result));
             } else {
                 kiln.out.printf(Locale.ROOT, "checkpoint     %s%ndata           %s (%d tokens scored, %d bytes)%n"
                                 + "loss           %.4f nats per token%nperplexity     %.3f%nbits per byte  %.4f%n"
-                                + "accuracy       %.2f%%%n", loaded.checkpoint().directory(), corpus.name(), e.tokens(),
-                        e.bytes(), e.loss(), e.perplexity(), e.bitsPerByte(), 100 * e.accuracy());
+                                + "accuracy       %.2f%%%n", loaded.checkpoint().directory(), corpus.name(),
+                        (long) e.metric(Evaluator.TOKENS), (long) e.metric(Evaluator.BYTES), e.loss(),
+                        e.metric(Evaluator.PERPLEXITY), e.metric(Evaluator.BITS_PER_BYTE),
+                        100 * e.metric(Evaluator.ACCURACY));
             }
         }
         return 0;
+    }
+
+    private static TokenSequence tokens(int[] ids) {
+        return new TokenSequence() {
+            @Override
+            public int length() {
+                return ids.length;
+            }
+
+            @Override
+            public int get(int index) {
+                return ids[index];
+            }
+
+            @Override
+            public void get(int start, int[] destination, int offset, int count) {
+                System.arraycopy(ids, start, destination, offset, count);
+            }
+        };
     }
 }

@@ -61,7 +61,9 @@ public final class Kiln implements Callable<Integer> {
         commandLine.setErr(err);
         commandLine.setCaseInsensitiveEnumValuesAllowed(true);
         commandLine.setExecutionExceptionHandler((exception, line, parsed) -> {
-            String message = exception instanceof KilnException ? exception.getMessage()
+            String exhausted = exhausted(exception);
+            String message = exhausted != null ? exhausted
+                    : exception instanceof KilnException ? exception.getMessage()
                     : exception.getClass().getSimpleName() + (exception.getMessage() == null ? ""
                     : ": " + exception.getMessage());
             err.println("kiln: error: " + message);
@@ -73,7 +75,38 @@ public final class Kiln implements Callable<Integer> {
             err.flush();
             return 1;
         });
-        return commandLine.execute(args);
+        try {
+            return commandLine.execute(args);
+        } catch (OutOfMemoryError | StackOverflowError error) {
+            err.println("kiln: error: " + exhausted(error));
+            if (kiln.verbose) {
+                error.printStackTrace(err);
+            }
+            err.flush();
+            return 1;
+        }
+    }
+
+    /**
+     * One line naming the resource a command ran out of and the knob that controls it, when {@code failure} (or one of
+     * its causes, for errors thrown on a worker thread) is an OutOfMemoryError or a StackOverflowError; else null.
+     */
+    static String exhausted(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof OutOfMemoryError) {
+                long heap = Runtime.getRuntime().maxMemory() >> 20;
+                return "out of memory (" + (t.getMessage() == null ? "Java heap" : t.getMessage()) + ", limit "
+                        + heap + " MiB): lower train.batch_size or train.context (or the model's size), or give the JVM "
+                        + "more heap with KILN_JAVA_OPTS=-Xmx<size>, for example KILN_JAVA_OPTS=-Xmx" + Math.max(2,
+                        2 * heap / 1024) + "g";
+            }
+            if (t instanceof StackOverflowError) {
+                return "the call stack overflowed (a graph or recursion too deep for the thread's stack): lower "
+                        + "train.context or the model's depth, or give threads a larger stack with "
+                        + "KILN_JAVA_OPTS=-Xss64m";
+            }
+        }
+        return null;
     }
 
     @Override

@@ -24,6 +24,7 @@ final class PluginsCommand implements Callable<Integer> {
         addRows(rows, plugins.backends());
         addRows(rows, plugins.models());
         addRows(rows, plugins.tokenizers());
+        addRows(rows, plugins.tasks());
         int[] widths = new int[rows.getFirst().length];
         for (String[] row : rows) {
             for (int c = 0; c < row.length; c++) {

@@ -1,7 +1,7 @@
 package dev.kiln.cli;
 
+import dev.kiln.api.task.Evaluation;
 import dev.kiln.trainer.TrainingListener;
-import dev.kiln.trainer.eval.Evaluation;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -60,8 +60,23 @@ final class ProgressPrinter implements TrainingListener {
 
     @Override
     public void onEvaluation(int step, Evaluation e, boolean best) {
-        line(String.format(Locale.ROOT, "eval  step %d: val loss %.4f  perplexity %.2f  %.4f bits/byte  accuracy "
-                + "%.1f%%%s", step, e.loss(), e.perplexity(), e.bitsPerByte(), 100 * e.accuracy(), best ? "  (best)" : ""));
+        line(String.format(Locale.ROOT, "eval  step %d: val loss %.4f%s%s", step, e.loss(), metrics(e),
+                best ? "  (best)" : ""));
+    }
+
+    /** The task's metrics after the loss: the language-modelling ones as before, any other as name value. */
+    static String metrics(Evaluation e) {
+        StringBuilder out = new StringBuilder();
+        e.metrics().forEach((name, value) -> {
+            switch (name) {
+                case "perplexity" -> out.append(String.format(Locale.ROOT, "  perplexity %.2f", value));
+                case "bits_per_byte" -> out.append(String.format(Locale.ROOT, "  %.4f bits/byte", value));
+                case "accuracy" -> out.append(String.format(Locale.ROOT, "  accuracy %.1f%%", 100 * value));
+                case "tokens", "bytes" -> { }
+                default -> out.append(String.format(Locale.ROOT, "  %s %.4g", name, value));
+            }
+        });
+        return out.toString();
     }
 
     @Override

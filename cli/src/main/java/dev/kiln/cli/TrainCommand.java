@@ -1,11 +1,11 @@
 package dev.kiln.cli;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.task.Evaluation;
 import dev.kiln.trainer.ExperimentConfig;
 import dev.kiln.trainer.Trainer;
 import dev.kiln.trainer.TrainingResult;
 import dev.kiln.trainer.data.Corpus;
-import dev.kiln.trainer.eval.Evaluation;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -42,6 +42,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "ID", description = "Tokenizer plugin id (tokenizer.id).")
     String tokenizer;
 
+    @Option(names = "--task", paramLabel = "ID", description = "Task plugin id (task.id; default lm).")
+    String task;
+
     @Option(names = "--backend", paramLabel = "ID", description = "Backend plugin id (backend.id).")
     String backend;
 
@@ -62,6 +65,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         Map<String, String> layered = new LinkedHashMap<>();
         putIfSet(layered, "model.id", model);
+        putIfSet(layered, "task.id", task);
         putIfSet(layered, "tokenizer.id", tokenizer);
         putIfSet(layered, "backend.id", backend);
         putIfSet(layered, "data.path", data);
@@ -95,9 +99,12 @@ final class TrainCommand implements Callable<Integer> {
     private void report(TrainingResult result) {
         kiln.out.println();
         Evaluation e = result.evaluation();
-        if (e != null) {
+        if (e != null && e.metrics().containsKey("bits_per_byte")) {
             kiln.out.printf(Locale.ROOT, "validation: %.4f bits per byte (loss %.4f nats per token, perplexity %.2f, "
-                    + "accuracy %.1f%%) after %d steps%n", e.bitsPerByte(), e.loss(), e.perplexity(), 100 * e.accuracy(),
+                    + "accuracy %.1f%%) after %d steps%n", e.metric("bits_per_byte"), e.loss(), e.metric("perplexity"),
+                    100 * e.metric("accuracy"), result.steps());
+        } else if (e != null) {
+            kiln.out.printf(Locale.ROOT, "validation: loss %.4f%s after %d steps%n", e.loss(), ProgressPrinter.metrics(e),
                     result.steps());
         }
         kiln.out.printf(Locale.ROOT, "wall time: %.1f s (%s)%n", result.wallSeconds(),

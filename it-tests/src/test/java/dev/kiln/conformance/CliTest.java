@@ -223,8 +223,13 @@ class CliTest {
 
     /** Compiles the bigram plugin (src/test/plugin-src) against the api module and packs it as a jar in a folder. */
     static Path buildOutsidePlugin(Path dir) throws IOException, InterruptedException {
-        Path sources = Path.of(System.getProperty("kiln.plugin.sources"), "org.example.bigram");
-        Path classes = dir.resolve("classes");
+        return buildOutsidePlugin(dir, "org.example.bigram");
+    }
+
+    /** Compiles one plugin of src/test/plugin-src against the api alone and jars it into dir/plugins. */
+    static Path buildOutsidePlugin(Path dir, String module) throws IOException, InterruptedException {
+        Path sources = Path.of(System.getProperty("kiln.plugin.sources"), module);
+        Path classes = dir.resolve("classes-" + module);
         Path plugins = Files.createDirectories(dir.resolve("plugins"));
         ResolvedModule api = ModuleLayer.boot().configuration().findModule("dev.kiln.api").orElseThrow();
         Path apiLocation = Path.of(api.reference().location().orElseThrow());
@@ -234,7 +239,7 @@ class CliTest {
             walk.filter(p -> p.toString().endsWith(".java")).forEach(p -> javac.add(p.toString()));
         }
         run(javac);
-        run(List.of(tool("jar"), "--create", "--file", plugins.resolve("bigram.jar").toString(), "-C",
+        run(List.of(tool("jar"), "--create", "--file", plugins.resolve(module + ".jar").toString(), "-C",
                 classes.toString(), "."));
         return plugins;
     }
@@ -266,6 +271,35 @@ class CliTest {
         assertEquals(0, generated.code(), generated.err());
         Outcome without = kiln("generate", "--checkpoint", dir.resolve("run").toString(), "--prompt", "The");
         assertTrue(without.err().contains("unknown model 'bigram'"), without.err());
+    }
+
+    @Test
+    void aTaskPluginBuiltOutsideKilnTrainsThroughTheSameLoop(@TempDir Path dir) throws Exception {
+        Path plugins = buildOutsidePlugin(dir, "org.example.lines");
+        Outcome listed = kiln("plugins", "--plugin-path", plugins.toString());
+        assertTrue(listed.out().lines().anyMatch(l -> l.matches("task\\s+lines\\s+org\\.example\\.lines.*yes")),
+                listed.out());
+        assertTrue(listed.out().lines().anyMatch(l -> l.matches("task\\s+lm\\s+dev\\.kiln\\.trainer.*yes")),
+                listed.out());
+        Outcome trained = kiln(args(List.of("train", "--plugin-path", plugins.toString(), "--task", "lines",
+                "--data", corpus.toString(), "--out", dir.resolve("run").toString(), "train.steps=20",
+                "train.eval_every=10", "train.sample_tokens=0", "task.min_tokens=3"), tiny(dir.resolve("c"))));
+        assertEquals(0, trained.code(), trained.err() + trained.out());
+        assertTrue(trained.out().contains("lines "), trained.out());
+        List<Map<?, ?>> evals = TrainerTest.metrics(dir.resolve("run"), "eval");
+        assertEquals(2, evals.size(), evals.toString());
+        assertTrue(((Number) evals.get(1).get("val_loss")).doubleValue()
+                < ((Number) evals.get(0).get("val_loss")).doubleValue(), evals.toString());
+        assertTrue(evals.get(0).containsKey("val_lines"), evals.toString());
+        Outcome typo = kiln(args(List.of("train", "--plugin-path", plugins.toString(), "--task", "lines",
+                "--data", corpus.toString(), "--out", dir.resolve("typo").toString(), "task.min_tokns=3"),
+                tiny(dir.resolve("c"))));
+        assertEquals(1, typo.code(), typo.err());
+        assertTrue(typo.err().contains("min_tokns"), typo.err());
+        Outcome unknown = kiln(args(List.of("train", "--task", "translate", "--data", corpus.toString(), "--out",
+                dir.resolve("unknown").toString()), tiny(dir.resolve("c"))));
+        assertEquals(1, unknown.code(), unknown.err());
+        assertTrue(unknown.err().contains("translate") && unknown.err().contains("lm"), unknown.err());
     }
 
     /** The java command line that runs the built cli in a child JVM, as the kiln launcher does. */
@@ -304,6 +338,23 @@ class CliTest {
                 assertFalse(output.contains("tokenizer:"), "it stops before training a tokenizer: " + output);
             }
         }
+    }
+
+    @Test
+    void runningOutOfHeapIsOneLineNamingTheKnobs(@TempDir Path dir) throws Exception {
+        List<String> command = childKiln();
+        command.add(1, "-Xmx96m");
+        command.addAll(List.of("train", "--data", corpus.toString(), "--out", dir.resolve("run").toString(),
+                "--tokenizer", "char", "model.n_layer=8", "model.n_embd=2048", "model.n_head=8", "train.steps=1",
+                "data.cache=" + dir.resolve("c")));
+        Process process = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        String err = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(120, TimeUnit.SECONDS), err);
+        assertEquals(1, process.exitValue(), err);
+        List<String> lines = err.lines().filter(l -> !l.startsWith("WARNING")).toList();
+        assertEquals(1, lines.size(), err);
+        assertTrue(lines.getFirst().startsWith("kiln: error: out of memory") && lines.getFirst().contains("KILN_JAVA_OPTS")
+                && lines.getFirst().contains("train.batch_size"), err);
     }
 
     @Test

@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.DynamicContainer.dynamicContainer;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.plugin.Options;
+import dev.kiln.api.plugin.PluginRegistry;
+import dev.kiln.api.task.TaskProvider;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -31,6 +33,11 @@ class ConformanceTest {
     @Test
     void theBuildProvidesExactlyTheseModels() {
         assertEquals(Set.of("lstm", "gpt"), Set.copyOf(ModelParityTest.models().ids()));
+    }
+
+    @Test
+    void theBuildProvidesExactlyTheseTasks() {
+        assertEquals(Set.of("lm"), Set.copyOf(PluginRegistry.load("task", TaskProvider.class, ModuleLayer.boot()).ids()));
     }
 
     @Test

@@ -94,7 +94,7 @@ class TrainerTest {
                 column(metrics(dir.resolve("resumed"), "train"), "loss"), "every step's loss, bit for bit");
         assertArrayEquals(column(metrics(dir.resolve("straight"), "eval"), "val_loss"),
                 column(metrics(dir.resolve("resumed"), "eval"), "val_loss"));
-        assertEquals(straight.evaluation().bitsPerByte(), resumed.evaluation().bitsPerByte());
+        assertEquals(straight.evaluation().metric("bits_per_byte"), resumed.evaluation().metric("bits_per_byte"));
     }
 
     private TrainingResult firstRun(ExperimentConfig config, Path run) {
@@ -288,6 +288,10 @@ class TrainerTest {
                 () -> ExperimentConfig.defaults().with(Map.of("train.stpes", "5")));
         assertTrue(typo.getMessage().contains("train.stpes") && typo.getMessage().contains("did you mean train.steps"),
                 typo.getMessage());
+        KilnException shortTypo = assertThrows(KilnException.class,
+                () -> ExperimentConfig.defaults().with(Map.of("stesp", "5")));
+        assertTrue(shortTypo.getMessage().contains("'stesp'") && shortTypo.getMessage().contains("did you mean steps")
+                && shortTypo.getMessage().contains("train.steps"), shortTypo.getMessage());
         KilnException section = assertThrows(KilnException.class,
                 () -> ExperimentConfig.defaults().with(Map.of("optimiser.lr", "5")));
         assertTrue(section.getMessage().contains("optimiser.lr"), section.getMessage());

@@ -9,14 +9,15 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * One experiment, as flat dotted keys in five sections: {@code model.*}, {@code tokenizer.*}, {@code backend.*} (each
- * an {@code id} plus the plugin's own options, which the plugin checks), {@code data.*} and {@code train.*} (checked
+ * One experiment, as flat dotted keys in six sections: {@code model.*}, {@code tokenizer.*}, {@code backend.*},
+ * {@code task.*} (each an {@code id} plus the plugin's own options, which the plugin checks), {@code data.*} and
+ * {@code train.*} (checked
  * here). A config file's nested sections flatten to these keys, and {@code key=value} arguments override them; a
  * {@code train} or {@code data} key may be written without its section. A misspelt key is an error that names it and
  * the nearest known key. What a run used is saved beside it, so the run can be repeated or resumed.
  */
 public final class ExperimentConfig {
-    public static final List<String> SECTIONS = List.of("model", "tokenizer", "backend", "data", "train");
+    public static final List<String> SECTIONS = List.of("model", "tokenizer", "backend", "task", "data", "train");
 
     /** The trainer's own keys with their defaults (nanoGPT's names where nanoGPT has one). */
     private static final Map<String, String> TRAIN_DEFAULTS = defaults(
@@ -28,9 +29,11 @@ public final class ExperimentConfig {
             "min_lr", "1e-4",           // learning rate at the end of the cosine
             "warmup", "100",            // linear warmup steps
             "schedule", "cosine",       // cosine | constant
-            "weight_decay", "0.1",      // AdamW decay on matrices; none on biases, norms and 1-D tensors
-            "beta1", "0.9",
-            "beta2", "0.99",
+            "optimizer", "adamw",       // adamw | adam | sgd
+            "weight_decay", "0.1",      // decay on matrices (AdamW's decoupled, Adam's and SGD's L2); none on 1-D tensors
+            "beta1", "",                // adam and adamw; empty: 0.9
+            "beta2", "",                // adam and adamw; empty: 0.99 for adamw, 0.999 (PyTorch's) for adam
+            "momentum", "",             // sgd; empty: 0
             "grad_clip", "1.0",         // global-norm clipping; 0 turns it off
             "eval_every", "250",        // steps between evaluations (each also writes a checkpoint)
             "eval_tokens", "65536",     // validation tokens per evaluation; 0: the whole split
@@ -50,7 +53,7 @@ public final class ExperimentConfig {
             "cache", "");               // where token streams and trained tokenizers are kept; default: <runs>/.cache
 
     private static final Map<String, String> ID_DEFAULTS = Map.of("model.id", "gpt", "tokenizer.id", "bpe",
-            "backend.id", "cpu");
+            "backend.id", "cpu", "task.id", "lm");
 
     private final Map<String, String> values;
 
@@ -74,7 +77,7 @@ public final class ExperimentConfig {
         Map<String, String> merged = new TreeMap<>(values);
         Map<String, String> canonical = new LinkedHashMap<>();
         overrides.forEach((key, value) -> canonical.put(canonicalKey(key), value));
-        for (String section : List.of("model", "tokenizer", "backend")) {
+        for (String section : List.of("model", "tokenizer", "backend", "task")) {
             String newId = canonical.get(section + ".id");
             if (newId != null && !newId.equals(merged.get(section + ".id"))) {
                 merged.keySet().removeIf(k -> k.startsWith(section + ".") && !k.equals(section + ".path"));
@@ -102,7 +105,7 @@ public final class ExperimentConfig {
             if (SECTIONS.contains(k)) {
                 return k + (k.equals("data") ? ".path" : ".id");
             }
-            throw unknown(k, allKeys());
+            throw unknownShortKey(k);
         }
         String section = k.substring(0, dot);
         String name = k.substring(dot + 1);
@@ -124,8 +127,22 @@ public final class ExperimentConfig {
         List<String> keys = new java.util.ArrayList<>();
         TRAIN_DEFAULTS.keySet().forEach(k -> keys.add("train." + k));
         DATA_DEFAULTS.keySet().forEach(k -> keys.add("data." + k));
-        keys.addAll(List.of("model.id", "tokenizer.id", "tokenizer.path", "backend.id"));
+        keys.addAll(List.of("model.id", "tokenizer.id", "tokenizer.path", "backend.id", "task.id"));
         return keys;
+    }
+
+    /** A key without a section is matched against the names it may drop its section from (train and data keys). */
+    private static KilnException unknownShortKey(String key) {
+        Map<String, String> qualified = new TreeMap<>();
+        TRAIN_DEFAULTS.keySet().forEach(k -> qualified.put(k, "train." + k));
+        DATA_DEFAULTS.keySet().forEach(k -> qualified.putIfAbsent(k, "data." + k));
+        String nearest = qualified.keySet().stream()
+                .min((a, b) -> Integer.compare(distance(key, a), distance(key, b))).orElse("");
+        if (distance(key, nearest) <= Math.max(2, key.length() / 3)) {
+            return new KilnException("unknown config key '" + key + "'; did you mean " + nearest + " ("
+                    + qualified.get(nearest) + ")?");
+        }
+        return unknown(key, allKeys());
     }
 
     private static KilnException unknown(String key, List<String> known) {
@@ -176,7 +193,7 @@ public final class ExperimentConfig {
         return value;
     }
 
-    /** The plugin id of a section: model, tokenizer or backend. */
+    /** The plugin id of a section: model, tokenizer, backend or task. */
     public String id(String section) {
         return get(section + ".id");
     }

@@ -7,14 +7,15 @@ import dev.kiln.api.model.ModelProvider;
 import dev.kiln.api.plugin.Availability;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.plugin.PluginRegistry;
+import dev.kiln.api.task.TaskProvider;
 import dev.kiln.api.tokenizer.TokenizerProvider;
 
 /**
- * The three registries a run draws from. Built from a module layer (the boot layer, or a {@code plugins/} folder's
+ * The four registries a run draws from. Built from a module layer (the boot layer, or a {@code plugins/} folder's
  * layer above it) or, in tests, from explicit providers: discovery is injected, never static.
  */
 public record Plugins(PluginRegistry<BackendProvider> backends, PluginRegistry<ModelProvider> models,
-                      PluginRegistry<TokenizerProvider> tokenizers) {
+                      PluginRegistry<TokenizerProvider> tokenizers, PluginRegistry<TaskProvider> tasks) {
 
     /** Creates the backend with this id, or says why it cannot be had here (unknown id, or unavailable and why). */
     public Backend backend(String id, Options options) {
@@ -35,6 +36,7 @@ public record Plugins(PluginRegistry<BackendProvider> backends, PluginRegistry<M
     public static Plugins load(ModuleLayer layer) {
         return new Plugins(PluginRegistry.load("backend", BackendProvider.class, layer),
                 PluginRegistry.load("model", ModelProvider.class, layer),
-                PluginRegistry.load("tokenizer", TokenizerProvider.class, layer));
+                PluginRegistry.load("tokenizer", TokenizerProvider.class, layer),
+                PluginRegistry.load("task", TaskProvider.class, layer));
     }
 }

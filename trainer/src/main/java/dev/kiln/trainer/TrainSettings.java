@@ -1,12 +1,20 @@
 package dev.kiln.trainer;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.optim.Adam;
 import dev.kiln.api.optim.LrSchedule;
+import dev.kiln.api.optim.Optimizer;
+import dev.kiln.api.optim.ParamGroup;
+import dev.kiln.api.optim.Sgd;
 import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Tensor;
+import java.util.List;
+import java.util.Map;
 
 /** The {@code train.*} section, parsed and checked; {@link ExperimentConfig} documents each key. */
 public record TrainSettings(int steps, int batchSize, int context, int gradAccum, double lr, double minLr, int warmup,
-                            String schedule, double weightDecay, double beta1, double beta2, double gradClip,
+                            String schedule, String optimizer, double weightDecay, double beta1, double beta2,
+                            double momentum, double gradClip,
                             int evalEvery, int evalTokens, int keep, long seed, double timeBudgetSeconds, int patience,
                             int maxBadSteps, int logEvery, int sampleTokens, String samplePrompt, String initFrom) {
     public TrainSettings {
@@ -19,7 +27,9 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
         require(warmup >= 0, "train.warmup must be at least 0, got " + warmup);
         require(schedule.equals("cosine") || schedule.equals("constant"),
                 "train.schedule must be cosine or constant, got " + schedule);
+        require(OPTIMIZERS.contains(optimizer), "train.optimizer must be one of " + OPTIMIZERS + ", got " + optimizer);
         require(weightDecay >= 0, "train.weight_decay must be at least 0, got " + weightDecay);
+        require(momentum >= 0 && momentum < 1, "train.momentum must be in [0, 1), got " + momentum);
         require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
                 "train.beta1 and train.beta2 must be in [0, 1), got " + beta1 + " and " + beta2);
         require(gradClip >= 0, "train.grad_clip must be at least 0 (0: off), got " + gradClip);
@@ -33,6 +43,9 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
         require(sampleTokens >= 0, "train.sample_tokens must be at least 0, got " + sampleTokens);
     }
 
+    /** The optimizers train.optimizer names, and the train keys only some of them use. */
+    static final List<String> OPTIMIZERS = List.of("adamw", "adam", "sgd");
+
     static TrainSettings from(Options o) {
         try {
             return parse(o);
@@ -44,15 +57,44 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
     }
 
     private static TrainSettings parse(Options o) {
+        String optimizer = o.string("optimizer", "adamw").trim();
+        boolean adam = optimizer.equals("adam") || optimizer.equals("adamw");
+        for (String key : adam ? List.of("momentum") : List.of("beta1", "beta2")) {
+            if (!o.string(key, "").isBlank()) {
+                throw new KilnException("train." + key + " is not an option of train.optimizer=" + optimizer + " ("
+                        + optimizer + " takes " + (adam ? "lr, beta1, beta2, weight_decay" : "lr, momentum, weight_decay")
+                        + ")");
+            }
+        }
+        double beta2Default = optimizer.equals("adam") ? 0.999 : 0.99;
         return new TrainSettings(o.intOption("steps"), o.intOption("batch_size"), o.intOption("context"),
                 o.intOption("grad_accum"), o.doubleOption("lr", 0), o.doubleOption("min_lr", 0), o.intOption("warmup"),
-                o.string("schedule", ""), o.doubleOption("weight_decay", 0), o.doubleOption("beta1", 0),
-                o.doubleOption("beta2", 0), o.doubleOption("grad_clip", 0), o.intOption("eval_every"),
-                o.intOption("eval_tokens"), o.intOption("keep"), Long.parseLong(o.string("seed", "0").trim()),
-                o.doubleOption("time_budget", 0), o.intOption("patience"), o.intOption("max_bad_steps"),
-                o.intOption("log_every"), o.intOption("sample_tokens"), o.string("sample_prompt", ""),
-                o.string("init_from", ""));
+                o.string("schedule", ""), optimizer, o.doubleOption("weight_decay", 0), orDefault(o, "beta1", 0.9),
+                orDefault(o, "beta2", beta2Default), orDefault(o, "momentum", 0), o.doubleOption("grad_clip", 0),
+                o.intOption("eval_every"), o.intOption("eval_tokens"), o.intOption("keep"),
+                Long.parseLong(o.string("seed", "0").trim()), o.doubleOption("time_budget", 0), o.intOption("patience"),
+                o.intOption("max_bad_steps"), o.intOption("log_every"), o.intOption("sample_tokens"),
+                o.string("sample_prompt", ""), o.string("init_from", ""));
     }
+
+    private static double orDefault(Options o, String key, double fallback) {
+        return o.string(key, "").isBlank() ? fallback : o.doubleOption(key, fallback);
+    }
+
+    /**
+     * The optimizer train.optimizer names over these parameters: weight decay on matrices only (none on biases, norms
+     * and other 1-D tensors), decoupled for adamw, an L2 penalty for adam and sgd, as PyTorch's optimizers apply it.
+     */
+    public Optimizer createOptimizer(Map<String, Tensor> parameters) {
+        List<ParamGroup> groups = ParamGroup.decayMatricesOnly(parameters, weightDecay);
+        return switch (optimizer) {
+            case "adamw" -> new Adam(groups, lr, beta1, beta2, ADAM_EPS, true);
+            case "adam" -> new Adam(groups, lr, beta1, beta2, ADAM_EPS, false);
+            default -> new Sgd(groups, lr, momentum);
+        };
+    }
+
+    private static final double ADAM_EPS = 1e-8;
 
     /** The learning rate for each step: linear warmup then cosine to min_lr at the last step, or constant. */
     public LrSchedule lrSchedule() {

@@ -9,12 +9,16 @@ import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelProvider;
 import dev.kiln.api.model.Sampling;
 import dev.kiln.api.model.TextGeneration;
-import dev.kiln.api.optim.Adam;
-import dev.kiln.api.optim.GradientClipping;
+import dev.kiln.api.model.ModelKind;
 import dev.kiln.api.optim.LrSchedule;
 import dev.kiln.api.optim.Optimizer;
-import dev.kiln.api.optim.ParamGroup;
 import dev.kiln.api.plugin.Options;
+import dev.kiln.api.task.Batch;
+import dev.kiln.api.task.BatchStream;
+import dev.kiln.api.task.Evaluation;
+import dev.kiln.api.task.Split;
+import dev.kiln.api.task.Task;
+import dev.kiln.api.task.TaskProvider;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.MemoryScope;
 import dev.kiln.api.tensor.Tensor;
@@ -23,33 +27,32 @@ import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
 import dev.kiln.trainer.checkpoint.TrainingState;
-import dev.kiln.trainer.data.BatchSampler;
 import dev.kiln.trainer.data.Corpus;
 import dev.kiln.trainer.data.TokenStream;
-import dev.kiln.trainer.eval.Evaluation;
-import dev.kiln.trainer.eval.Evaluator;
 import dev.kiln.trainer.metrics.LossChart;
 import dev.kiln.trainer.metrics.MetricsLog;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Runs an experiment: corpus → tokenizer (trained and cached, loaded, or a checkpoint's) → token stream → model from
- * its provider → AdamW with warmup + cosine, clipping and gradient accumulation → evaluations, checkpoints, metrics and
- * a loss chart → a sample. The same loop serves every model, tokenizer and backend, which it knows only by id.
+ * Runs an experiment: corpus → tokenizer (trained and cached, loaded, or a checkpoint's) → the task's batches → model
+ * from its provider → one {@link TrainingStep} per step (the configured optimizer with warmup + cosine, clipping and
+ * gradient accumulation) → the task's evaluations, checkpoints, metrics and a loss chart → a sample. The same loop
+ * serves every task, model, tokenizer and backend, which it knows only by id.
  *
  * <p>Resuming a run's latest checkpoint continues exactly where it stopped: the weights, the optimizer moments, the
  * step (and with it the schedule), the model's random generator and the data cursor all come back, so the losses are
  * those of a run that never stopped (same backend and thread count).
  */
 public final class Trainer {
-    private static final double ADAM_EPS = 1e-8;
     private static final double SAMPLE_TEMPERATURE = 0.8;
     private static final int SAMPLE_TOP_K = 200;
 
@@ -109,6 +112,7 @@ public final class Trainer {
         DataSettings data = config.data();
         // unknown plugin ids and an unavailable backend fail now, before minutes of tokenizer training
         BackendProvider backendProvider = plugins.availableBackend(config.id("backend"));
+        TaskProvider taskProvider = plugins.tasks().get(config.id("task"));
         if (resumed == null && settings.initFrom().isEmpty()) {
             plugins.models().get(config.id("model"));
             plugins.tokenizers().get(config.id("tokenizer"));
@@ -125,21 +129,25 @@ public final class Trainer {
                 : tokenizer(config, corpus, data.valFraction(), cache);
         Tokenizer tokenizer = source.tokenizer();
         String tokenizerDigest = source.digest();
-        TokenStream tokens = TokenStream.load(corpus, data.valFraction(), tokenizer, tokenizerDigest, cache);
-        listener.onMessage("data: " + corpus.name() + " → " + tokens.train().limit() + " training and "
-                + tokens.validation().limit() + " validation tokens (" + tokenizer.id() + ", vocabulary "
-                + tokenizer.vocabSize() + (tokens.reused() ? ", cached" : "") + ")");
+        RunData runData = new RunData(corpus, data.valFraction(), tokenizer, () -> {
+            TokenStream tokens = TokenStream.load(corpus, data.valFraction(), tokenizer, tokenizerDigest, cache);
+            listener.onMessage("data: " + corpus.name() + " → " + tokens.train().limit() + " training and "
+                    + tokens.validation().limit() + " validation tokens (" + tokenizer.id() + ", vocabulary "
+                    + tokenizer.vocabSize() + (tokens.reused() ? ", cached" : "") + ")");
+            return tokens;
+        });
+        Task task = taskProvider.create(runData, config.pluginOptions("task"));
 
         Backend backend = backendProvider.create(config.pluginOptions("backend"));
         try {
-            return loop(config, settings, runDirectory, resumed, initial, tokenizer, tokens, backend, wallStart);
+            return loop(config, settings, runDirectory, resumed, initial, tokenizer, task, runData, backend, wallStart);
         } finally {
             backend.close();
         }
     }
 
     private TrainingResult loop(ExperimentConfig config, TrainSettings settings, Path runDirectory, Checkpoint resumed,
-                                Checkpoint initial, Tokenizer tokenizer, TokenStream tokens, Backend backend,
+                                Checkpoint initial, Tokenizer tokenizer, Task task, RunData data, Backend backend,
                                 long wallStart) {
         Generator generator = new Generator(settings.seed());
         LanguageModel model = initial != null
@@ -154,11 +162,15 @@ public final class Trainer {
                     + " model accepts (" + model.maxContext() + "); lower train.context or raise the model's context "
                     + "length (n_positions for gpt)");
         }
-        Optimizer optimizer = new Adam(ParamGroup.decayMatricesOnly(model.namedParameters(), settings.weightDecay()),
-                settings.lr(), settings.beta1(), settings.beta2(), ADAM_EPS, true);
-        BatchSampler batches = new BatchSampler(tokens.train(), settings.batchSize(), settings.context(),
-                settings.seed());
-        Evaluator evaluator = new Evaluator(tokenizer);
+        if (!task.modelKinds().contains(model.kind())) {
+            throw new KilnException("task " + task.id() + " trains " + task.modelKinds().stream()
+                    .map(ModelKind::description).sorted().toList() + "; model " + model.modelId() + " is "
+                    + model.kind().description());
+        }
+        Optimizer optimizer = settings.createOptimizer(model.namedParameters());
+        BatchStream batches = task.trainBatches(settings.batchSize(), settings.context(), settings.seed(), 0, 1);
+        TrainingStep trainingStep = new TrainingStep(model, task::loss, optimizer).clipGradients(settings.gradClip())
+                .measureGradientNorm(true);
         LrSchedule schedule = settings.lrSchedule();
 
         int step = 0;
@@ -201,25 +213,16 @@ public final class Trainer {
                 }
                 double lr = schedule.lr(step);
                 optimizer.setLearningRate(lr);
-                optimizer.zeroGrad();
-                double loss = 0;
+                double loss;
                 double gradNorm;
                 try (MemoryScope scope = MemoryScope.open()) {
+                    List<Batch> microBatches = new ArrayList<>(settings.gradAccum());
                     for (int micro = 0; micro < settings.gradAccum(); micro++) {
-                        Tensor[] xy = batches.next(backend);
-                        Tensor microLoss = model.forward(xy[0]).crossEntropy(xy[1], -100);
-                        if (settings.gradAccum() > 1) {
-                            microLoss = microLoss.mul(1f / settings.gradAccum());
-                        }
-                        microLoss.backward();
-                        loss += microLoss.item();
+                        microBatches.add(batches.next(backend));
                     }
-                    gradNorm = settings.gradClip() > 0
-                            ? GradientClipping.clipGradNorm(model.parameters(), settings.gradClip())
-                            : GradientClipping.globalNorm(model.parameters());
-                    if (Double.isFinite(loss) && Double.isFinite(gradNorm)) {
-                        optimizer.step();
-                    }
+                    TrainingStep.Result result = trainingStep.run(microBatches);
+                    loss = result.loss();
+                    gradNorm = result.gradNorm();
                 }
                 step++;
                 if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
@@ -255,8 +258,8 @@ public final class Trainer {
                 boolean outOfTime = settings.timeBudgetSeconds() > 0
                         && (System.nanoTime() - loopStart) / 1e9 >= settings.timeBudgetSeconds();
                 if (step % settings.evalEvery() == 0 || step == settings.steps() || outOfTime) {
-                    lastEvaluation = evaluator.evaluate(model, backend, tokens.validation(), settings.context(),
-                            settings.batchSize(), settings.evalTokens());
+                    lastEvaluation = task.evaluate(model, backend, settings.batchSize(), settings.context(),
+                            settings.evalTokens());
                     boolean best = lastEvaluation.loss() < bestLoss;
                     if (best) {
                         bestLoss = lastEvaluation.loss();
@@ -265,9 +268,7 @@ public final class Trainer {
                     } else {
                         sinceBest++;
                     }
-                    metrics.write(record("eval", step, "val_loss", lastEvaluation.loss(), "val_perplexity",
-                            lastEvaluation.perplexity(), "val_bits_per_byte", lastEvaluation.bitsPerByte(),
-                            "val_accuracy", lastEvaluation.accuracy(), "elapsed", elapsed));
+                    metrics.write(evaluationRecord(step, lastEvaluation, elapsed));
                     listener.onEvaluation(step, lastEvaluation, best);
                     LossChart.write(runDirectory.resolve("loss.svg"), model.modelId() + " on " + tokenizer.id()
                             + " tokens", metrics.trainLoss(), metrics.validationLoss());
@@ -295,8 +296,8 @@ public final class Trainer {
                 lastCheckpoint = save(store, step, false, model, tokenizer, config, state);
             }
         }
-        String sample = reason == TrainingResult.StopReason.INTERRUPTED ? "" : sample(model, tokenizer, settings,
-                tokens);
+        String sample = reason == TrainingResult.StopReason.INTERRUPTED || model.kind() != ModelKind.DECODER ? ""
+                : sample(model, tokenizer, settings, data);
         return new TrainingResult(runDirectory, lastCheckpoint, step, lastEvaluation, reason,
                 (System.nanoTime() - wallStart) / 1e9, sample);
     }
@@ -313,13 +314,13 @@ public final class Trainer {
         return written;
     }
 
-    private String sample(LanguageModel model, Tokenizer tokenizer, TrainSettings settings, TokenStream tokens) {
+    private String sample(LanguageModel model, Tokenizer tokenizer, TrainSettings settings, RunData data) {
         if (settings.sampleTokens() == 0) {
             return "";
         }
         int[] prompt = tokenizer.encode(settings.samplePrompt());
         if (prompt.length == 0) {
-            prompt = new int[] {tokens.validation().get(0)};
+            prompt = data.tokenized() ? new int[] {data.tokens(Split.VALIDATION).get(0)} : tokenizer.encode("\n");
         }
         TokenTextStream text = new TokenTextStream(tokenizer);
         StringBuilder sample = new StringBuilder(settings.samplePrompt());
@@ -399,6 +400,14 @@ public final class Trainer {
 
     private static void writeRunConfig(Path runDirectory, ExperimentConfig config) {
         AtomicFiles.replace(runDirectory.resolve(RUN_CONFIG), "run config", Json.write(config.asMap()));
+    }
+
+    /** {"type":"eval","step":…,"val_loss":…,"val_<metric>":… for each of the task's metrics,"elapsed":…}. */
+    private static Map<String, Object> evaluationRecord(int step, Evaluation evaluation, double elapsed) {
+        Map<String, Object> record = record("eval", step, "val_loss", evaluation.loss());
+        evaluation.metrics().forEach((name, value) -> record.put("val_" + name, value));
+        record.put("elapsed", elapsed);
+        return record;
     }
 
     private static Map<String, Object> record(String type, int step, Object... keyValues) {

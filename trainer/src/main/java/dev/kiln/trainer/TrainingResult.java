@@ -1,6 +1,6 @@
 package dev.kiln.trainer;
 
-import dev.kiln.trainer.eval.Evaluation;
+import dev.kiln.api.task.Evaluation;
 import java.nio.file.Path;
 
 /**

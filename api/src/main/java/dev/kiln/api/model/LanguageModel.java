@@ -1,5 +1,6 @@
 package dev.kiln.api.model;
 
+import dev.kiln.api.KilnException;
 import dev.kiln.api.nn.Module;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Tensor;
@@ -19,6 +20,27 @@ public abstract class LanguageModel extends Module {
 
     /** ids (B, T) int32 → logits (B, T, vocab). */
     public abstract Tensor forward(Tensor ids);
+
+    /**
+     * A batch of named inputs → logits (B, T, vocab): what a task calls. A decoder-only model reads
+     * {@link ModelInputs#INPUT_IDS}; an {@link EncoderDecoderModel} reads the source and target.
+     */
+    public Tensor forward(ModelInputs inputs) {
+        return forward(inputs.tensor(ModelInputs.INPUT_IDS));
+    }
+
+    /** What this model computes; a task refuses kinds it cannot train. */
+    public ModelKind kind() {
+        return ModelKind.DECODER;
+    }
+
+    /**
+     * A decoder over {@code slots} independent sequences of at most {@code maxLength} tokens each, for continuous
+     * batching. By default none: the error says so.
+     */
+    public SlotDecoder slotDecoder(int slots, int maxLength) {
+        throw new KilnException("model " + modelId() + " has no slot decoder for ragged batches");
+    }
 
     /**
      * The longest sequence {@link #forward} accepts: a Transformer's context length; unlimited (the default) for

@@ -34,7 +34,7 @@ final class Autograd {
         }
     }
 
-    static void backward(Tensor root, Tensor seed) {
+    static void backward(Tensor root, Tensor seed, java.util.function.Consumer<Tensor> leafReady) {
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Pending> pending = new IdentityHashMap<>();
         pending.put(root, new Pending(seed, false));
@@ -49,6 +49,9 @@ final class Autograd {
                 if (t.gradFn == null) {
                     if (t.requiresGrad()) {
                         t.accumulateGrad(g);
+                        if (leafReady != null) {
+                            leafReady.accept(t);
+                        }
                     }
                     continue;
                 }

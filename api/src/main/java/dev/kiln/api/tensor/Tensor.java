@@ -300,6 +300,21 @@ public final class Tensor {
         backward(ones(backend, shape));
     }
 
+    /**
+     * Back-propagates from this scalar and tells {@code gradientReady} about each leaf the moment its gradient is
+     * complete, in the order the pass finishes them (last layers first): where data-parallel training starts averaging
+     * gradients while the rest of the pass runs.
+     */
+    public void backward(java.util.function.Consumer<Tensor> gradientReady) {
+        if (numel() != 1) {
+            throw new KilnException("backward: needs a scalar (one-element) tensor, got shape " + Shapes.str(shape));
+        }
+        if (!requiresGrad()) {
+            throw new KilnException("backward: tensor " + this + " does not require grad and has no grad_fn");
+        }
+        Autograd.backward(this, ones(backend, shape), gradientReady);
+    }
+
     public void backward(Tensor gradient) {
         if (!Arrays.equals(gradient.shape, shape)) {
             throw new KilnException("backward: gradient shape " + Shapes.str(gradient.shape) + " differs from tensor shape "
@@ -308,7 +323,7 @@ public final class Tensor {
         if (!requiresGrad()) {
             throw new KilnException("backward: tensor " + this + " does not require grad and has no grad_fn");
         }
-        Autograd.backward(this, gradient);
+        Autograd.backward(this, gradient, null);
     }
 
     /** Adds g to this leaf's gradient, allocating it in the leaf's own scope the first time. */
@@ -1216,13 +1231,26 @@ public final class Tensor {
      * {@code ignoreIndex} (PyTorch's {@code F.cross_entropy(logits.view(-1, C), targets.view(-1), ignore_index=...)}).
      */
     public Tensor crossEntropy(Tensor targets, int ignoreIndex) {
-        requireFloat("crossEntropy");
-        requireSameBackend("crossEntropy", targets);
+        return crossEntropy(targets, ignoreIndex, true);
+    }
+
+    /**
+     * The summed cross-entropy over the targets not equal to {@code ignoreIndex} ({@code reduction='sum'}): what a task's
+     * loss is, so that accumulation and shards divide by one global count of targets.
+     */
+    public Tensor crossEntropySum(Tensor targets, int ignoreIndex) {
+        return crossEntropy(targets, ignoreIndex, false);
+    }
+
+    private Tensor crossEntropy(Tensor targets, int ignoreIndex, boolean mean) {
+        String name = mean ? "crossEntropy" : "crossEntropySum";
+        requireFloat(name);
+        requireSameBackend(name, targets);
         int cols = shape[shape.length - 1];
         int rows = numel() / cols;
         if (targets.dtype() != DType.INT32 || targets.numel() != rows
                 || !Arrays.equals(Arrays.copyOf(shape, shape.length - 1), targets.shape) && targets.shape.length != 1) {
-            throw new KilnException("crossEntropy: logits " + Shapes.str(shape) + " need INT32 targets of shape "
+            throw new KilnException(name + ": logits " + Shapes.str(shape) + " need INT32 targets of shape "
                     + Shapes.str(Arrays.copyOf(shape, shape.length - 1)) + ", got " + Shapes.str(targets.shape) + " ("
                     + targets.dtype() + ")");
         }
@@ -1232,26 +1260,29 @@ public final class Tensor {
                 continue;
             }
             if (target < 0 || target >= cols) {
-                throw new KilnException("crossEntropy: target " + target + " is outside [0, " + cols + ") for logits "
+                throw new KilnException(name + ": target " + target + " is outside [0, " + cols + ") for logits "
                         + Shapes.str(shape));
             }
             counted++;
         }
         int count = counted;
+        CrossEntropy.Kernel kernel = CrossEntropy.OP.kernel(backend);
         Tensor x = contiguous();
         Storage targetStorage = targets.storage();
         Storage rowLoss = newFloats(rows);
         Tensor lse = adopt(backend, newFloats(rows), new int[] {rows});
-        CrossEntropy.OP.kernel(backend).forward(x.storage, targetStorage, rowLoss, lse.storage, rows, cols, ignoreIndex);
+        kernel.forward(x.storage, targetStorage, rowLoss, lse.storage, rows, cols, ignoreIndex);
         adopt(backend, rowLoss, new int[] {rows});
         Storage total = newFloats(1);
         backend.reduce(ReduceOp.SUM, rowLoss, 1, rows, 1, total);
-        backend.binary(BinaryOp.MUL, total, new int[0], scalarOperand(count == 0 ? Float.NaN : 1f / count).storage,
-                new int[0], total, new int[0]);
-        return result(total, new int[0], "crossEntropy", g -> {
+        if (mean) {
+            backend.binary(BinaryOp.MUL, total, new int[0], scalarOperand(count == 0 ? Float.NaN : 1f / count).storage,
+                    new int[0], total, new int[0]);
+        }
+        return result(total, new int[0], name, g -> {
             Storage dx = newFloats(numel());
-            float scale = count == 0 ? 0f : g.item() / count;
-            CrossEntropy.OP.kernel(backend).backward(x.storage, targetStorage, lse.storage, dx, scale, rows, cols, ignoreIndex);
+            float scale = !mean ? g.item() : count == 0 ? 0f : g.item() / count;
+            kernel.backward(x.storage, targetStorage, lse.storage, dx, scale, rows, cols, ignoreIndex);
             return new Tensor[] {adopt(backend, dx, shape)};
         }, x);
     }

@@ -11,11 +11,19 @@ import java.util.Set;
  * @param activation  {@code gelu_new} (GPT-2's tanh approximation) or {@code relu}
  * @param bias        biases in the linear layers and layer norms' shift (GPT-2: true)
  * @param positions   {@code learned} (GPT-2's wpe) or {@code sinusoidal} (fixed, not a parameter)
+ * @param norm        {@code layernorm} (GPT-2's) or {@code rmsnorm} (a weight and no bias, as LLaMA's)
  */
 public record GptConfig(int vocabSize, int contextLength, int layers, int heads, int width, float dropout,
-                        String activation, boolean bias, String positions, float layerNormEps) {
+                        String activation, boolean bias, String positions, float layerNormEps, String norm) {
     static final Set<String> KEYS = Set.of("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "dropout",
-            "activation_function", "bias", "positions", "layer_norm_epsilon");
+            "activation_function", "bias", "positions", "layer_norm_epsilon", "norm");
+
+    /** GPT-2's layer norm. */
+    public GptConfig(int vocabSize, int contextLength, int layers, int heads, int width, float dropout,
+                     String activation, boolean bias, String positions, float layerNormEps) {
+        this(vocabSize, contextLength, layers, heads, width, dropout, activation, bias, positions, layerNormEps,
+                "layernorm");
+    }
 
     public GptConfig {
         if (vocabSize < 1 || contextLength < 1 || layers < 1 || heads < 1 || width < 1) {
@@ -29,6 +37,9 @@ public record GptConfig(int vocabSize, int contextLength, int layers, int heads,
         }
         if (!Set.of("learned", "sinusoidal").contains(positions)) {
             throw new KilnException("gpt: positions must be learned or sinusoidal, got " + positions);
+        }
+        if (!Set.of("layernorm", "rmsnorm").contains(norm)) {
+            throw new KilnException("gpt: norm must be layernorm or rmsnorm, got " + norm);
         }
         if (dropout < 0 || dropout >= 1) {
             throw new KilnException("gpt: dropout must be in [0, 1), got " + dropout);
@@ -48,13 +59,19 @@ public record GptConfig(int vocabSize, int contextLength, int layers, int heads,
         return new GptConfig(o.intOption("vocab_size"), o.intOption("n_positions"), o.intOption("n_layer"),
                 o.intOption("n_head"), o.intOption("n_embd"), (float) o.doubleOption("dropout", 0),
                 activation, o.booleanOption("bias", true), o.string("positions", "learned"),
-                (float) o.doubleOption("layer_norm_epsilon", 1e-5));
+                (float) o.doubleOption("layer_norm_epsilon", 1e-5), o.string("norm", "layernorm").toLowerCase(Locale.ROOT));
     }
 
     public Options toOptions() {
-        return Options.of("vocab_size", Integer.toString(vocabSize), "n_positions", Integer.toString(contextLength),
-                "n_layer", Integer.toString(layers), "n_head", Integer.toString(heads), "n_embd", Integer.toString(width),
-                "dropout", Float.toString(dropout), "activation_function", activation, "bias", Boolean.toString(bias),
-                "positions", positions, "layer_norm_epsilon", Float.toString(layerNormEps));
+        Options options = Options.of("vocab_size", Integer.toString(vocabSize), "n_positions",
+                Integer.toString(contextLength), "n_layer", Integer.toString(layers), "n_head", Integer.toString(heads),
+                "n_embd", Integer.toString(width), "dropout", Float.toString(dropout), "activation_function", activation,
+                "bias", Boolean.toString(bias), "positions", positions, "layer_norm_epsilon", Float.toString(layerNormEps));
+        if (norm.equals("layernorm")) {
+            return options;                    // GPT-2's default: checkpoints stay as they were before the option
+        }
+        java.util.Map<String, String> values = new java.util.LinkedHashMap<>(options.values());
+        values.put("norm", norm);
+        return new Options(values);
     }
 }

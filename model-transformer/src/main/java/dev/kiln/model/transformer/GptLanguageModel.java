@@ -4,6 +4,7 @@ import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.Decoder;
 import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.nn.Dropout;
 import dev.kiln.api.nn.Embedding;
 import dev.kiln.api.nn.Module;
@@ -68,7 +69,7 @@ public final class GptLanguageModel extends LanguageModel {
             mlp = registerModule("mlp", new Mlp(backend, c, g));
         }
 
-        Tensor forward(Tensor x, KvCache.Layer cache) {
+        Tensor forward(Tensor x, AttentionCache cache) {
             x = x.add(attn.forward(ln1.forward(x), cache));
             return x.add(mlp.forward(ln2.forward(x)));
         }
@@ -90,7 +91,7 @@ public final class GptLanguageModel extends LanguageModel {
             heads = c.heads();
         }
 
-        Tensor forward(Tensor x, KvCache.Layer cache) {
+        Tensor forward(Tensor x, AttentionCache cache) {
             int b = x.size(0);
             int t = x.size(1);
             int width = x.size(2);
@@ -143,20 +144,26 @@ public final class GptLanguageModel extends LanguageModel {
         }
     }
 
-    /** LayerNorm with GPT-2's names ({@code weight}, {@code bias}); without biases the shift is a constant zero. */
+    /**
+     * LayerNorm with GPT-2's names ({@code weight}, {@code bias}); without biases the shift is a constant zero. With
+     * {@code norm=rmsnorm}, RMSNorm: only {@code weight}.
+     */
     static final class Norm extends Module {
         final Tensor weight;
         final Tensor bias;
         final float eps;
+        final boolean rms;
 
         Norm(Backend backend, GptConfig c) {
+            rms = c.norm().equals("rmsnorm");
             weight = registerParameter("weight", Tensor.ones(backend, c.width()));
-            bias = c.bias() ? registerParameter("bias", Tensor.zeros(backend, c.width())) : Tensor.zeros(backend, c.width());
+            bias = rms ? null : c.bias() ? registerParameter("bias", Tensor.zeros(backend, c.width()))
+                    : Tensor.zeros(backend, c.width());
             eps = c.layerNormEps();
         }
 
         Tensor forward(Tensor x) {
-            return x.layerNorm(weight, bias, eps);
+            return rms ? x.rmsNorm(weight, eps) : x.layerNorm(weight, bias, eps);
         }
     }
 
@@ -205,25 +212,42 @@ public final class GptLanguageModel extends LanguageModel {
 
     /** ids (B, T) at positions [start, start + T) → logits (B, T, V), reading and extending a KV cache if given. */
     Tensor forward(Tensor ids, KvCache cache, int start) {
-        int b = ids.size(0);
         int t = ids.size(1);
         if (start + t > config.contextLength()) {
             throw new KilnException("gpt: " + (start + t) + " positions exceed the context length "
                     + config.contextLength());
         }
-        Backend backend = ids.backend();
         int[] positions = new int[t];
         for (int i = 0; i < t; i++) {
             positions[i] = start + i;
         }
-        Tensor pos = Tensor.ofInts(backend, positions, t);
-        Tensor positional = transformer.wpe != null ? transformer.wpe.forward(pos) : sinusoidal.embedding(pos);  // (T, C)
-        Tensor x = transformer.drop.forward(transformer.wte.forward(ids).add(positional));          // (B, T, C)
+        Tensor x = embed(ids, Tensor.ofInts(ids.backend(), positions, t));                        // (B, T, C)
+        x = blocks(x, cache == null ? layer -> null : cache::layer);
+        return head(x);                                                                           // (B, T, V)
+    }
+
+    /** Token plus position embeddings of ids (B, T) at positions (T) or (B, T) → (B, T, C). */
+    Tensor embed(Tensor ids, Tensor positions) {
+        Tensor positional = transformer.wpe != null ? transformer.wpe.forward(positions) : sinusoidal.embedding(positions);
+        return transformer.drop.forward(transformer.wte.forward(ids).add(positional));
+    }
+
+    /** Every block, each attending through the cache {@code caches} gives for its layer (null: none). */
+    Tensor blocks(Tensor x, java.util.function.IntFunction<AttentionCache> caches) {
         for (int layer = 0; layer < config.layers(); layer++) {
-            x = transformer.h.get(layer).forward(x, cache == null ? null : cache.layer(layer));
+            x = transformer.h.get(layer).forward(x, caches.apply(layer));
         }
-        x = transformer.lnF.forward(x);
-        return x.matmul(transformer.wte.weight().mT());                                           // (B, T, V): tied head
+        return x;
+    }
+
+    /** The final norm and the LM head tied to wte: (…, C) → (…, V). */
+    Tensor head(Tensor x) {
+        return transformer.lnF.forward(x).matmul(transformer.wte.weight().mT());
+    }
+
+    @Override
+    public SlotDecoder slotDecoder(int slots, int maxLength) {
+        return new GptSlotDecoder(this, slots, Math.min(maxLength, config.contextLength()));
     }
 
     @Override

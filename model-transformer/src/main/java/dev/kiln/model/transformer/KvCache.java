@@ -3,6 +3,7 @@ package dev.kiln.model.transformer;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.DType;
 import dev.kiln.api.backend.Storage;
+import dev.kiln.api.ops.AttentionShape;
 import dev.kiln.api.tensor.Tensor;
 
 /**
@@ -36,7 +37,7 @@ final class KvCache {
     }
 
     /** One layer's cache. */
-    final class Layer {
+    final class Layer implements AttentionCache {
         private final Backend backend;
         private final Tensor keys;
         private final Tensor values;
@@ -54,28 +55,22 @@ final class KvCache {
         }
 
         /** q, k, v (B, H, t, D) of the new tokens at positions [length, length + t) → attention output (B, H, t, D). */
-        Tensor attend(Tensor q, Tensor k, Tensor v) {
+        @Override
+        public Tensor attend(Tensor q, Tensor k, Tensor v) {
             int t = q.size(2);
             int start = length;
             store(k, keys, start, t);
             store(v, values, start, t);
             if (start == 0) {
-                return q.scaledDotProductAttention(k, v);                 // causal from position 0: the fused kernel
+                return q.scaledDotProductAttention(k, v);                 // causal from position 0
             }
             int total = start + t;
-            Tensor prefixKeys = read(keys, total);                        // (B, H, L, D)
-            Tensor prefixValues = read(values, total);
-            Tensor scores = q.matmul(prefixKeys.mT()).mul((float) (1.0 / Math.sqrt(headSize)));   // (B, H, t, L)
-            if (t > 1) {
-                float[] mask = new float[t * total];                     // query i sees keys j <= start + i
-                for (int i = 0; i < t; i++) {
-                    for (int j = start + i + 1; j < total; j++) {
-                        mask[i * total + j] = Float.NEGATIVE_INFINITY;
-                    }
-                }
-                scores = scores.add(Tensor.of(backend, mask, t, total));
-            }
-            return scores.softmax(-1).matmul(prefixValues);              // (B, H, t, D)
+            int[] offsets = new int[batch];
+            java.util.Arrays.fill(offsets, start);                        // the new queries sit after the prefix
+            int[] lengths = new int[batch];
+            java.util.Arrays.fill(lengths, total);
+            return q.scaledDotProductAttention(read(keys, total), read(values, total), new AttentionShape(batch, heads,
+                    t, total, headSize, AttentionShape.defaultScale(headSize), true, offsets, lengths));
         }
 
         private void store(Tensor source, Tensor cache, int start, int t) {

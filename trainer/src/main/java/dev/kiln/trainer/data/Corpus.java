@@ -1,6 +1,7 @@
 package dev.kiln.trainer.data;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.task.TextRecord;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -11,6 +12,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -21,15 +23,54 @@ import java.util.stream.Stream;
  * @param name     where it came from, for messages and metrics
  * @param text     the whole corpus
  * @param sha256   the hex digest of the text's UTF-8 bytes: caches are keyed by it
+ * @param sources  the files the text was read from, each with the offset where its text starts (one file, or the
+ *                 files of a directory joined by newlines), so that a record can name its file and line
  */
-public record Corpus(String name, String text, String sha256) {
+public record Corpus(String name, String text, String sha256, List<Source> sources) {
+
+    /** One file of a corpus and the character offset of its first character in {@link #text()}. */
+    public record Source(String file, int start) {
+    }
+
+    public Corpus {
+        sources = List.copyOf(sources);
+    }
 
     /** A corpus held in memory, such as a bundled resource. */
     public static Corpus of(String name, String text) {
+        return of(name, text, List.of(new Source(name, 0)));
+    }
+
+    private static Corpus of(String name, String text, List<Source> sources) {
         if (text.isEmpty()) {
             throw new KilnException("corpus " + name + " is empty");
         }
-        return new Corpus(name, text, sha256(text.getBytes(StandardCharsets.UTF_8)));
+        return new Corpus(name, text, sha256(text.getBytes(StandardCharsets.UTF_8)), sources);
+    }
+
+    /** Every non-blank line, with its file and 1-based line number in that file. */
+    public List<TextRecord> lines() {
+        List<TextRecord> records = new ArrayList<>();
+        for (int s = 0; s < sources.size(); s++) {
+            int start = sources.get(s).start();
+            int end = s + 1 < sources.size() ? sources.get(s + 1).start() - 1 : text.length();
+            int line = 1;
+            int from = start;
+            while (from <= end) {
+                int newline = text.indexOf('\n', from);
+                int to = newline < 0 || newline > end ? end : newline;
+                String content = text.substring(from, to);
+                if (content.endsWith("\r")) {
+                    content = content.substring(0, content.length() - 1);
+                }
+                if (!content.isBlank()) {
+                    records.add(new TextRecord(sources.get(s).file(), line, content));
+                }
+                line++;
+                from = to + 1;
+            }
+        }
+        return records;
     }
 
     /** Reads a text file or a directory of text files. */
@@ -38,7 +79,7 @@ public record Corpus(String name, String text, String sha256) {
             throw new KilnException("data " + path + " does not exist");
         }
         if (!Files.isDirectory(path)) {
-            return of(path.toString(), readText(path));
+            return of(path.toString(), readText(path), List.of(new Source(path.toString(), 0)));
         }
         List<Path> files;
         try (Stream<Path> walk = Files.walk(path)) {
@@ -52,13 +93,15 @@ public record Corpus(String name, String text, String sha256) {
             throw new KilnException("data directory " + path + " holds no files");
         }
         StringBuilder text = new StringBuilder();
+        List<Source> sources = new ArrayList<>();
         for (Path file : files) {
             if (!text.isEmpty()) {
                 text.append('\n');
             }
+            sources.add(new Source(file.toString(), text.length()));
             text.append(readText(file));
         }
-        return of(path.toString(), text.toString());
+        return of(path.toString(), text.toString(), sources);
     }
 
     private static boolean isHidden(Path relative) {

@@ -2,6 +2,8 @@ package dev.kiln.trainer.data;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.io.AtomicFiles;
+import dev.kiln.api.task.Split;
+import dev.kiln.api.task.TokenSequence;
 import dev.kiln.api.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -92,6 +94,27 @@ public final class TokenStream {
     }
 
     /** The training tokens (read-only, absolute indexing). */
+    /** A split as the task SPI sees it. */
+    public TokenSequence tokens(Split split) {
+        IntBuffer ids = split == Split.TRAIN ? train : validation;
+        return new TokenSequence() {
+            @Override
+            public int length() {
+                return ids.limit();
+            }
+
+            @Override
+            public int get(int index) {
+                return ids.get(index);
+            }
+
+            @Override
+            public void get(int start, int[] destination, int offset, int count) {
+                ids.get(start, destination, offset, count);
+            }
+        };
+    }
+
     public IntBuffer train() {
         return train;
     }

@@ -3,11 +3,15 @@ package dev.kiln.trainer.eval;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.task.Evaluation;
+import dev.kiln.api.task.Task;
+import dev.kiln.api.task.TokenSequence;
 import dev.kiln.api.tensor.GradMode;
 import dev.kiln.api.tensor.MemoryScope;
 import dev.kiln.api.tensor.Tensor;
 import dev.kiln.api.tokenizer.Tokenizer;
-import java.nio.IntBuffer;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Scores a model on a token stream read front to back in consecutive windows of {@code context} predictions (each
@@ -15,6 +19,18 @@ import java.nio.IntBuffer;
  * logits' argmax on the host; bits per byte divide the total by the bytes each predicted token decodes to.
  */
 public final class Evaluator {
+    /** exp(loss). */
+    public static final String PERPLEXITY = "perplexity";
+    /**
+     * The total cross-entropy in bits divided by the UTF-8 bytes the predicted tokens spell: comparable across
+     * tokenizers (a byte-level and a 50k-token model score the same text on the same scale).
+     */
+    public static final String BITS_PER_BYTE = "bits_per_byte";
+    /** The fraction of tokens whose most likely prediction is right. */
+    public static final String ACCURACY = "accuracy";
+    public static final String TOKENS = "tokens";
+    public static final String BYTES = "bytes";
+
     private final int[] bytesPerToken;
 
     public Evaluator(Tokenizer tokenizer) {
@@ -28,13 +44,13 @@ public final class Evaluator {
      * Evaluates at most {@code maxTokens} predictions (0: the whole stream) in batches of {@code batch} windows.
      * The model is put in eval mode for the call and given back in the mode it was in.
      */
-    public Evaluation evaluate(LanguageModel model, Backend backend, IntBuffer tokens, int context, int batch,
+    public Evaluation evaluate(LanguageModel model, Backend backend, TokenSequence tokens, int context, int batch,
                                long maxTokens) {
-        long available = tokens.limit() - 1L;
+        long available = tokens.length() - 1L;
         long wanted = maxTokens == 0 ? available : Math.min(available, maxTokens);
         int windows = (int) (wanted / context);
         if (windows == 0) {
-            throw new KilnException("the validation split has " + tokens.limit() + " tokens, fewer than one window of "
+            throw new KilnException("the validation split has " + tokens.length() + " tokens, fewer than one window of "
                     + "context " + context + " + 1; use more data, a larger data.val_fraction or a smaller context");
         }
         int vocab = model.vocabSize();
@@ -56,7 +72,8 @@ public final class Evaluator {
                 float[] logits;
                 try (MemoryScope scope = MemoryScope.open()) {
                     Tensor output = model.forward(Tensor.ofInts(backend, x, rows, context));
-                    nats += output.crossEntropy(Tensor.ofInts(backend, y, rows, context), -100).item() * y.length;
+                    nats += output.crossEntropy(Tensor.ofInts(backend, y, rows, context), Task.IGNORE_INDEX).item()
+                            * y.length;
                     logits = output.toFloatArray();
                 }
                 for (int i = 0; i < y.length; i++) {
@@ -78,7 +95,12 @@ public final class Evaluator {
         }
         long predicted = (long) windows * context;
         double loss = nats / predicted;
-        return new Evaluation(loss, Math.exp(loss), nats / Math.log(2) / Math.max(1, bytes), (double) correct / predicted,
-                predicted, bytes);
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        metrics.put(PERPLEXITY, Math.exp(loss));
+        metrics.put(BITS_PER_BYTE, nats / Math.log(2) / Math.max(1, bytes));
+        metrics.put(ACCURACY, (double) correct / predicted);
+        metrics.put(TOKENS, (double) predicted);
+        metrics.put(BYTES, (double) bytes);
+        return new Evaluation(loss, metrics);
     }
 }
