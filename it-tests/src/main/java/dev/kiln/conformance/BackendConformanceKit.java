@@ -47,8 +47,8 @@ import org.junit.jupiter.api.DynamicNode;
  *
  * <p>It checks, through {@link Tensor} and {@link Backend} only: every operation's forward pass against
  * double-precision references ({@link Reference}); every differentiable operation's gradient against central finite
- * differences accumulated in double; every fused kernel against its composition from primitives
- * ({@link Compositions}); random fills against {@link CounterRandom}; that a closed {@link MemoryScope} leaves no live
+ * differences accumulated in double; every fused kernel the backend registered against its operation's composition
+ * from primitives ({@link FusedOperation#sample}); scatter-add called directly; random fills against {@link CounterRandom}; that a closed {@link MemoryScope} leaves no live
  * storage; and that bad shapes fail with messages naming the operation and the shapes. Sizes include 1, primes, the
  * usual vector lengths ± 1, broadcasting, and sizes large enough to reach parallel paths.
  */

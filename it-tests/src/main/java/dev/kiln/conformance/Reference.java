@@ -270,38 +270,6 @@ public final class Reference {
         return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
     }
 
-    /** Causal attention over (batchHeads, t, d). */
-    public static double[] causalAttention(float[] q, float[] k, float[] v, int batchHeads, int t, int d) {
-        double[] out = new double[batchHeads * t * d];
-        double scale = 1.0 / Math.sqrt(d);
-        for (int h = 0; h < batchHeads; h++) {
-            int base = h * t * d;
-            for (int i = 0; i < t; i++) {
-                double[] scores = new double[i + 1];
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j <= i; j++) {
-                    double s = 0;
-                    for (int c = 0; c < d; c++) {
-                        s += (double) q[base + i * d + c] * k[base + j * d + c];
-                    }
-                    scores[j] = s * scale;
-                    max = Math.max(max, scores[j]);
-                }
-                double sum = 0;
-                for (int j = 0; j <= i; j++) {
-                    scores[j] = Math.exp(scores[j] - max);
-                    sum += scores[j];
-                }
-                for (int j = 0; j <= i; j++) {
-                    for (int c = 0; c < d; c++) {
-                        out[base + i * d + c] += scores[j] / sum * v[base + j * d + c];
-                    }
-                }
-            }
-        }
-        return out;
-    }
-
     /**
      * One torch.optim.Adam / AdamW step (PyTorch's formulas) on a copy of p; returns {p, m, v}.
      */

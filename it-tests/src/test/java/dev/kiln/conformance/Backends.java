@@ -3,15 +3,29 @@ package dev.kiln.conformance;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.backend.BackendProvider;
 import dev.kiln.api.plugin.PluginRegistry;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The backends this build ships, found the way users find them: ServiceLoader over the module layer. */
+/**
+ * The backends under test, found the way users find them: ServiceLoader over the module layer — this build's, plus the
+ * jars in the folder named by the system property {@code kiln.kit.plugins} (Maven: {@code -Dkiln.kit.plugins=DIR}),
+ * which is how a stranger runs the conformance kit on a backend of their own.
+ */
 final class Backends {
+    private static final String PLUGINS = System.getProperty("kiln.kit.plugins", "").trim();
+    private static final ModuleLayer LAYER = PLUGINS.isEmpty() ? ModuleLayer.boot()
+            : PluginRegistry.pluginLayer(Path.of(PLUGINS), ModuleLayer.boot());
+
     private Backends() {
     }
 
     static PluginRegistry<BackendProvider> registry() {
+        return PluginRegistry.load("backend", BackendProvider.class, LAYER);
+    }
+
+    /** The backends this build ships, without any from kiln.kit.plugins. */
+    static PluginRegistry<BackendProvider> builtIn() {
         return PluginRegistry.load("backend", BackendProvider.class, ModuleLayer.boot());
     }
 

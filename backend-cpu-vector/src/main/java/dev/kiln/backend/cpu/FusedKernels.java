@@ -9,8 +9,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * One-pass versions of the fused operations that {@code Compositions} builds from primitives: each reads its rows
- * once or twice instead of once per primitive, and allocates no temporaries.
+ * One-pass versions of the fused operations whose compositions {@code dev.kiln.api.ops} builds from primitives: each
+ * reads its rows once or twice instead of once per primitive, and allocates no temporaries.
  */
 final class FusedKernels {
     private static final int GRAIN = 1 << 14;
