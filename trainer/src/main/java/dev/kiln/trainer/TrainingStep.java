@@ -88,13 +88,17 @@ public final class TrainingStep {
         for (Batch batch : microBatches) {
             targets += batch.countedTargets();
         }
-        optimizer.zeroGrad();
         double loss = 0;
         if (targets > 0) {
             float inverseCount = 1f / targets;
             for (int i = 0; i < microBatches.size(); i++) {
                 Loss micro = lossFunction.apply(model, microBatches.get(i));
                 Tensor scaled = micro.sum().mul(inverseCount);
+                if (i == 0) {
+                    // the last step's gradients go back to the backend after this forward pass, not before it, so
+                    // the backward pass finds their buffers free instead of the forward pass taking them
+                    optimizer.zeroGrad();
+                }
                 boolean last = i == microBatches.size() - 1;
                 if (last && hook != null) {
                     scaled.backward(parameter -> {
@@ -108,6 +112,9 @@ public final class TrainingStep {
                 }
                 loss += scaled.item();
             }
+        }
+        if (targets == 0) {
+            optimizer.zeroGrad();
         }
         if (hook != null) {
             hook.allGradientsReady();

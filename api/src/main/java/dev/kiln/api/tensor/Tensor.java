@@ -545,20 +545,20 @@ public final class Tensor {
         backend.copyStrided(source.storage, start * strides[d], outShape, strides, out, 0, Shapes.contiguousStrides(outShape));
         Tensor t = adopt(backend, out, outShape);
         if (recording(source)) {
-            int outer = Shapes.numel(shape, 0, d);
-            int length = shape[d];
-            int inner = Shapes.numel(shape, d + 1, shape.length);
-            int taken = end - start;
+            int regionOffset = start * strides[d];
+            int[] dense = Shapes.contiguousStrides(outShape);
+            int n = Shapes.numel(outShape);
             t.gradFn = new Node("slice", new Tensor[] {source}, null, (g, whole) -> {
-                // the input as (outer·length, inner) rows; the slice's rows are o·length + start + j
-                int[] rows = new int[outer * taken];
-                for (int o = 0; o < outer; o++) {
-                    for (int j = 0; j < taken; j++) {
-                        rows[o * taken + j] = o * length + start + j;
-                    }
+                // whole[region] += g: the region read out densely, added to, and written back (O(region) work)
+                Storage region = backend.allocateUninitialized(DType.FLOAT32, n);
+                try {
+                    backend.copyStrided(whole.storage, regionOffset, outShape, strides, region, 0, dense);
+                    backend.binary(BinaryOp.ADD, region, new int[] {1}, g.storage(), new int[] {1}, region,
+                            new int[] {n});
+                    backend.copyStrided(region, 0, outShape, dense, whole.storage, regionOffset, strides);
+                } finally {
+                    backend.release(region);
                 }
-                Tensor rowIds = ofInts(backend, rows, rows.length);
-                backend.scatterAdd(g.storage(), inner, rowIds.storage, whole.storage);
             });
         }
         return t;
