@@ -14,12 +14,14 @@ import dev.kiln.api.tensor.GradMode;
 import dev.kiln.api.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The slot decoder's ragged batches: every slot's logits equal a full forward pass over that slot's sequence alone,
+ * The slot decoders of gpt and lstm on ragged batches: every slot's logits equal a full forward pass over that slot's
+ * sequence alone,
  * whatever shares the step — prompts of different lengths prefilled together, single tokens after, a slot released and
  * reused mid-stream.
  */
@@ -57,16 +59,26 @@ class SlotDecoderTest {
         }
     }
 
+    private static LanguageModel lstm() {
+        return ModelParityTest.models().get("lstm").create(BACKEND, Options.of("vocab_size", "50", "embed_size", "12",
+                "hidden_size", "16", "num_layers", "2"), new Generator(11));
+    }
+
     @Test
     void raggedStepsMatchRecomputingEachSequenceAlone() {
-        for (String norm : List.of("layernorm", "rmsnorm")) {
-            LanguageModel model = gpt("norm", norm);
+        Map<String, LanguageModel> models = new java.util.LinkedHashMap<>();
+        models.put("gpt layernorm", gpt("norm", "layernorm"));
+        models.put("gpt rmsnorm", gpt("norm", "rmsnorm"));
+        models.put("lstm", lstm());
+        for (Map.Entry<String, LanguageModel> entry : models.entrySet()) {
+            String norm = entry.getKey();
+            LanguageModel model = entry.getValue();
             SplittableRandom random = new SplittableRandom(3);
             try (SlotDecoder decoder = model.slotDecoder(3, 32)) {
                 List<List<Integer>> sequences = new ArrayList<>();
                 int[] slots = {decoder.open(), decoder.open(), decoder.open()};
                 int[][] prompts = new int[3][];
-                int[] promptLengths = {5, 1, 9};
+                int[] promptLengths = {5, 1, 5};          // lstm batches rows 0 and 2, then row 1
                 for (int i = 0; i < 3; i++) {
                     prompts[i] = random.ints(promptLengths[i], 0, VOCAB).toArray();
                     List<Integer> s = new ArrayList<>();
@@ -117,9 +129,40 @@ class SlotDecoderTest {
             assertTrue(assertThrows(KilnException.class, () -> decoder.step(new int[] {slot},
                     new int[][] {{1}})).getMessage().contains("not open"));
         }
-        LanguageModel lstm = ModelParityTest.models().get("lstm").create(BACKEND, Options.of("vocab_size", "10",
-                "embed_size", "4", "hidden_size", "4", "num_layers", "1"), new Generator(1));
-        assertTrue(assertThrows(KilnException.class, () -> lstm.slotDecoder(2, 8)).getMessage()
-                .contains("no slot decoder"));
+        try (SlotDecoder decoder = lstm().slotDecoder(2, 4)) {
+            int slot = decoder.open();
+            assertTrue(assertThrows(KilnException.class, () -> decoder.step(new int[] {slot, slot},
+                    new int[][] {{1}, {2}})).getMessage().contains("twice"));
+            assertTrue(assertThrows(KilnException.class, () -> decoder.step(new int[] {slot},
+                    new int[][] {new int[5]})).getMessage().contains("do not fit"));
+        }
+        LanguageModel bigram = new LanguageModel() {
+            @Override
+            public String modelId() {
+                return "plain";
+            }
+
+            @Override
+            public int vocabSize() {
+                return VOCAB;
+            }
+
+            @Override
+            public Options hyperparameters() {
+                return Options.defaults();
+            }
+
+            @Override
+            public Tensor forward(Tensor ids) {
+                throw new AssertionError();
+            }
+
+            @Override
+            public dev.kiln.api.model.Decoder decoder(int batch) {
+                throw new AssertionError();
+            }
+        };
+        assertTrue(assertThrows(KilnException.class, () -> bigram.slotDecoder(2, 8)).getMessage()
+                .contains("model plain has no slot decoder"));
     }
 }

@@ -3,6 +3,7 @@ package dev.kiln.model.lstm;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.Decoder;
 import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.nn.Embedding;
 import dev.kiln.api.nn.Linear;
 import dev.kiln.api.nn.Module;
@@ -84,6 +85,12 @@ public final class LstmLanguageModel extends LanguageModel {
     @Override
     public Tensor forward(Tensor ids) {
         return forward(ids, null).logits();
+    }
+
+    /** Independent sequences in slots, each with its own recurrent state, for continuous batching. */
+    @Override
+    public SlotDecoder slotDecoder(int slots, int maxLength) {
+        return new LstmSlotDecoder(this, embedding.weight().backend(), slots, maxLength);
     }
 
     /**
