@@ -2,8 +2,7 @@ package dev.kiln.api.backend;
 
 import dev.kiln.api.KilnException;
 import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
@@ -34,12 +33,12 @@ public final class KernelRegistry {
 
     /** The operations with a registered kernel, in registration order. */
     public Set<FusedOperation<?>> operations() {
-        return Collections.unmodifiableSet(new LinkedHashSet<>(kernels.keySet()));
+        return kernels.keySet();
     }
 
     public static final class Builder {
-        private final Map<FusedOperation<?>, Object> kernels = new IdentityHashMap<>();
-        private final Set<FusedOperation<?>> order = new LinkedHashSet<>();
+        /** Operations compare by identity (one instance each), in registration order. */
+        private final Map<FusedOperation<?>, Object> kernels = new LinkedHashMap<>();
 
         private Builder() {
         }
@@ -53,16 +52,11 @@ public final class KernelRegistry {
             if (kernels.putIfAbsent(operation, kernel) != null) {
                 throw new KilnException("kernel registry: a kernel for " + operation.name() + " is registered twice");
             }
-            order.add(operation);
             return this;
         }
 
         public KernelRegistry build() {
-            Map<FusedOperation<?>, Object> ordered = new java.util.LinkedHashMap<>();
-            for (FusedOperation<?> operation : order) {
-                ordered.put(operation, kernels.get(operation));
-            }
-            return new KernelRegistry(Collections.unmodifiableMap(ordered));
+            return new KernelRegistry(Collections.unmodifiableMap(new LinkedHashMap<>(kernels)));
         }
     }
 }

@@ -1,12 +1,11 @@
 package dev.kiln.model.lstm;
 
-import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
+import dev.kiln.api.model.DecoderSlots;
 import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.tensor.GradMode;
 import dev.kiln.api.tensor.Tensor;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,23 +18,15 @@ import java.util.Map;
 final class LstmSlotDecoder implements SlotDecoder {
     private final LstmLanguageModel model;
     private final Backend backend;
-    private final int capacity;
-    private final int maxLength;
+    private final DecoderSlots table;
     private final int hidden;
     private final Tensor[] h;
     private final Tensor[] c;
-    private final int[] lengths;
-    private final boolean[] open;
 
     LstmSlotDecoder(LstmLanguageModel model, Backend backend, int slots, int maxLength) {
-        if (slots < 1 || maxLength < 1) {
-            throw new KilnException("lstm: a slot decoder needs at least one slot of at least one token, got " + slots
-                    + " slots of " + maxLength);
-        }
+        this.table = new DecoderSlots("lstm", slots, maxLength);
         this.model = model;
         this.backend = backend;
-        this.capacity = slots;
-        this.maxLength = maxLength;
         this.hidden = model.config().hiddenSize();
         int layers = model.lstm().numLayers();
         this.h = new Tensor[layers];
@@ -44,34 +35,27 @@ final class LstmSlotDecoder implements SlotDecoder {
             h[k] = Tensor.zeros(backend, slots, hidden);
             c[k] = Tensor.zeros(backend, slots, hidden);
         }
-        this.lengths = new int[slots];
-        this.open = new boolean[slots];
     }
 
     @Override
     public int capacity() {
-        return capacity;
+        return table.capacity();
     }
 
     @Override
     public int maxLength() {
-        return maxLength;
+        return table.maxLength();
     }
 
+    /** A free slot, its h and c zeroed. */
     @Override
     public int open() {
-        for (int slot = 0; slot < capacity; slot++) {
-            if (!open[slot]) {
-                open[slot] = true;
-                lengths[slot] = 0;
-                for (int k = 0; k < h.length; k++) {
-                    clear(h[k], slot);
-                    clear(c[k], slot);
-                }
-                return slot;
-            }
+        int slot = table.open();
+        for (int k = 0; k < h.length; k++) {
+            clear(h[k], slot);
+            clear(c[k], slot);
         }
-        throw new KilnException("lstm: all " + capacity + " decoder slots are in use");
+        return slot;
     }
 
     private void clear(Tensor state, int slot) {
@@ -83,41 +67,19 @@ final class LstmSlotDecoder implements SlotDecoder {
 
     @Override
     public void release(int slot) {
-        check(slot);
-        open[slot] = false;
-        lengths[slot] = 0;
+        table.release(slot);
     }
 
     @Override
     public int length(int slot) {
-        check(slot);
-        return lengths[slot];
-    }
-
-    private void check(int slot) {
-        if (slot < 0 || slot >= capacity || !open[slot]) {
-            throw new KilnException("lstm: decoder slot " + slot + " is not open (capacity " + capacity + ")");
-        }
+        return table.length(slot);
     }
 
     @Override
     public Tensor step(int[] slots, int[][] tokens) {
-        if (slots.length == 0 || slots.length != tokens.length) {
-            throw new KilnException("lstm: a decoder step needs one token list per slot, got " + slots.length
-                    + " slots and " + tokens.length + " lists");
-        }
-        boolean[] seen = new boolean[capacity];
+        table.checkStep(slots, tokens);
         Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();            // token count → rows
         for (int i = 0; i < slots.length; i++) {
-            check(slots[i]);
-            if (seen[slots[i]]) {
-                throw new KilnException("lstm: slot " + slots[i] + " appears twice in one decoder step");
-            }
-            seen[slots[i]] = true;
-            if (tokens[i].length == 0 || lengths[slots[i]] + tokens[i].length > maxLength) {
-                throw new KilnException("lstm: slot " + slots[i] + " holds " + lengths[slots[i]] + " tokens; "
-                        + tokens[i].length + " more do not fit in " + maxLength + " (and at least one is needed)");
-            }
             byLength.computeIfAbsent(tokens[i].length, n -> new ArrayList<>()).add(i);
         }
         try (var noGrad = GradMode.noGrad()) {
@@ -149,9 +111,7 @@ final class LstmSlotDecoder implements SlotDecoder {
                 }
                 groupLogits.add(out.logits().select(1, time - 1));                      // (n, V)
             }
-            for (int i = 0; i < slots.length; i++) {
-                lengths[slots[i]] += tokens[i].length;
-            }
+            table.advance(slots, tokens);
             Tensor all = groupLogits.size() == 1 ? groupLogits.getFirst() : Tensor.concat(groupLogits, 0);
             boolean inOrder = true;
             for (int i = 0; i < rowOfOutput.length; i++) {
@@ -175,6 +135,6 @@ final class LstmSlotDecoder implements SlotDecoder {
             backend.release(h[k].storage());
             backend.release(c[k].storage());
         }
-        Arrays.fill(open, false);
+        table.releaseAll();
     }
 }

@@ -1,12 +1,11 @@
 package dev.kiln.model.transformer;
 
-import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
+import dev.kiln.api.model.DecoderSlots;
 import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.ops.AttentionShape;
 import dev.kiln.api.tensor.GradMode;
 import dev.kiln.api.tensor.Tensor;
-import java.util.Arrays;
 
 /**
  * GPT decoding for a ragged batch: per layer one key and one value cache of (slots, H, maxLength, D), each slot at its
@@ -18,22 +17,16 @@ final class GptSlotDecoder implements SlotDecoder {
     private final GptLanguageModel model;
     private final GptConfig config;
     private final Backend backend;
-    private final int capacity;
+    private final DecoderSlots table;
     private final int maxLength;
     private final Tensor[] keys;
     private final Tensor[] values;
-    private final int[] lengths;
-    private final boolean[] open;
 
     GptSlotDecoder(GptLanguageModel model, int slots, int maxLength) {
-        if (slots < 1 || maxLength < 1) {
-            throw new KilnException("gpt: a slot decoder needs at least one slot of at least one token, got " + slots
-                    + " slots of " + maxLength);
-        }
+        this.table = new DecoderSlots("gpt", slots, maxLength);
         this.model = model;
         this.config = model.config();
         this.backend = model.namedParameters().get("transformer.wte.weight").backend();
-        this.capacity = slots;
         this.maxLength = maxLength;
         this.keys = new Tensor[config.layers()];
         this.values = new Tensor[config.layers()];
@@ -41,13 +34,11 @@ final class GptSlotDecoder implements SlotDecoder {
             keys[layer] = Tensor.zeros(backend, slots, config.heads(), maxLength, config.headSize());
             values[layer] = Tensor.zeros(backend, slots, config.heads(), maxLength, config.headSize());
         }
-        this.lengths = new int[slots];
-        this.open = new boolean[slots];
     }
 
     @Override
     public int capacity() {
-        return capacity;
+        return table.capacity();
     }
 
     @Override
@@ -57,55 +48,26 @@ final class GptSlotDecoder implements SlotDecoder {
 
     @Override
     public int open() {
-        for (int slot = 0; slot < capacity; slot++) {
-            if (!open[slot]) {
-                open[slot] = true;
-                lengths[slot] = 0;
-                return slot;
-            }
-        }
-        throw new KilnException("gpt: all " + capacity + " decoder slots are in use");
+        return table.open();
     }
 
     @Override
     public void release(int slot) {
-        check(slot);
-        open[slot] = false;
-        lengths[slot] = 0;
+        table.release(slot);
     }
 
     @Override
     public int length(int slot) {
-        check(slot);
-        return lengths[slot];
-    }
-
-    private void check(int slot) {
-        if (slot < 0 || slot >= capacity || !open[slot]) {
-            throw new KilnException("gpt: decoder slot " + slot + " is not open (capacity " + capacity + ")");
-        }
+        return table.length(slot);
     }
 
     @Override
     public Tensor step(int[] slots, int[][] tokens) {
-        if (slots.length == 0 || slots.length != tokens.length) {
-            throw new KilnException("gpt: a decoder step needs one token list per slot, got " + slots.length
-                    + " slots and " + tokens.length + " lists");
-        }
+        table.checkStep(slots, tokens);
         int rows = slots.length;
         int time = 0;
-        boolean[] seen = new boolean[capacity];
-        for (int i = 0; i < rows; i++) {
-            check(slots[i]);
-            if (seen[slots[i]]) {
-                throw new KilnException("gpt: slot " + slots[i] + " appears twice in one decoder step");
-            }
-            seen[slots[i]] = true;
-            if (tokens[i].length == 0 || lengths[slots[i]] + tokens[i].length > maxLength) {
-                throw new KilnException("gpt: slot " + slots[i] + " holds " + lengths[slots[i]] + " tokens; "
-                        + tokens[i].length + " more do not fit in " + maxLength + " (and at least one is needed)");
-            }
-            time = Math.max(time, tokens[i].length);
+        for (int[] t : tokens) {
+            time = Math.max(time, t.length);
         }
         int steps = time;
         int[] ids = new int[rows * time];
@@ -114,7 +76,7 @@ final class GptSlotDecoder implements SlotDecoder {
         for (int i = 0; i < rows; i++) {
             for (int j = 0; j < time; j++) {
                 ids[i * time + j] = j < tokens[i].length ? tokens[i][j] : 0;             // padding: never attended to
-                positions[i * time + j] = Math.min(lengths[slots[i]] + j, maxLength - 1);
+                positions[i * time + j] = Math.min(table.length(slots[i]) + j, maxLength - 1);
             }
             last[i] = i * time + tokens[i].length - 1;
         }
@@ -125,9 +87,7 @@ final class GptSlotDecoder implements SlotDecoder {
             Tensor lastHidden = x.reshape(rows * time, config.width())
                     .embedding(Tensor.ofInts(backend, last, rows));                        // (n, C)
             Tensor logits = model.head(lastHidden);                                         // (n, V)
-            for (int i = 0; i < rows; i++) {
-                lengths[slots[i]] += tokens[i].length;
-            }
+            table.advance(slots, tokens);
             return logits;
         }
     }
@@ -155,7 +115,7 @@ final class GptSlotDecoder implements SlotDecoder {
             int[] keyLengths = new int[rows];
             int longest = 0;
             for (int i = 0; i < rows; i++) {
-                offsets[i] = lengths[slots[i]];
+                offsets[i] = table.length(slots[i]);
                 keyLengths[i] = offsets[i] + tokens[i].length;
                 longest = Math.max(longest, keyLengths[i]);
                 store(k, keys[layer], i, slots[i], offsets[i], tokens[i].length);
@@ -196,6 +156,6 @@ final class GptSlotDecoder implements SlotDecoder {
             backend.release(keys[layer].storage());
             backend.release(values[layer].storage());
         }
-        Arrays.fill(open, false);
+        table.releaseAll();
     }
 }
