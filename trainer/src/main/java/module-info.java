@@ -13,5 +13,6 @@ module dev.kiln.trainer {
 
     uses dev.kiln.api.task.TaskProvider;
 
-    provides dev.kiln.api.task.TaskProvider with dev.kiln.trainer.task.LanguageModelingTaskProvider;
+    provides dev.kiln.api.task.TaskProvider with dev.kiln.trainer.task.LanguageModelingTaskProvider,
+            dev.kiln.trainer.task.Seq2SeqTaskProvider;
 }

@@ -1,12 +1,20 @@
 package dev.kiln.cli;
 
+import dev.kiln.api.KilnException;
 import dev.kiln.api.io.Json;
+import dev.kiln.api.model.BeamSearch;
+import dev.kiln.api.model.ModelKind;
 import dev.kiln.api.task.Evaluation;
+import dev.kiln.api.task.TextRecord;
 import dev.kiln.api.task.TokenSequence;
 import dev.kiln.trainer.data.Corpus;
+import dev.kiln.trainer.data.PairEncoding;
+import dev.kiln.trainer.data.TextPair;
 import dev.kiln.trainer.eval.Evaluator;
+import dev.kiln.trainer.eval.Seq2SeqEvaluator;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -22,8 +30,15 @@ final class EvalCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     LoadedModel.Source model;
 
-    @Option(names = "--data", required = true, paramLabel = "PATH", description = "A text file or a directory.")
+    @Option(names = "--data", paramLabel = "PATH", description = "A text file or a directory (seq2seq: pairs, all of "
+            + "them scored; default: the run's validation split).")
     Path data;
+
+    @Option(names = "--beam", paramLabel = "N", defaultValue = "4", description = "seq2seq: beam size; 1 is greedy.")
+    int beam;
+
+    @Option(names = "--length-penalty", paramLabel = "A", defaultValue = "0.6", description = "seq2seq: GNMT's α.")
+    double lengthPenalty;
 
     @Option(names = "--context", paramLabel = "N", description = "Window length (default: the run's train.context, "
             + "else 64).")
@@ -40,8 +55,14 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Corpus corpus = Corpus.read(data);
         try (LoadedModel loaded = model.load(kiln)) {
+            if (loaded.model().kind() == ModelKind.ENCODER_DECODER) {
+                return evaluatePairs(loaded);
+            }
+            if (data == null) {
+                throw new KilnException("--data is required for a " + loaded.model().modelId() + " model");
+            }
+            Corpus corpus = Corpus.read(data);
             int window = context != null ? context
                     : Integer.parseInt(loaded.checkpoint().experiment().getOrDefault("train.context", "64"));
             window = Math.min(window, loaded.model().maxContext());
@@ -67,6 +88,59 @@ final class EvalCommand implements Callable<Integer> {
                         e.metric(Evaluator.PERPLEXITY), e.metric(Evaluator.BITS_PER_BYTE),
                         100 * e.metric(Evaluator.ACCURACY));
             }
+        }
+        return 0;
+    }
+
+    /** Decodes the pairs' sources and reports BLEU (with its signature), chrF, exact match, token accuracy, perplexity. */
+    private int evaluatePairs(LoadedModel loaded) {
+        Map<String, String> experiment = loaded.checkpoint().experiment();
+        List<TextRecord> records;
+        String name;
+        if (data != null) {
+            Corpus corpus = Corpus.read(data);
+            records = corpus.lines();
+            name = corpus.name();
+        } else {
+            String path = experiment.getOrDefault("data.path", "");
+            if (path.isEmpty()) {
+                throw new KilnException("the run names no data.path; give --data PATH with the pairs to score");
+            }
+            Corpus corpus = Corpus.read(Path.of(path));
+            List<TextRecord> all = corpus.lines();
+            double fraction = Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1"));
+            int validation = Math.max(1, (int) Math.round(all.size() * fraction));
+            records = all.subList(Math.max(1, all.size() - validation), all.size());
+            name = corpus.name() + " (validation split, " + records.size() + " pairs)";
+        }
+        List<TextPair> pairs = TextPair.parse(records, experiment.getOrDefault("task.source_field", "source"),
+                experiment.getOrDefault("task.target_field", "target"));
+        PairEncoding encoding = Seq2SeqCommands.encoding(loaded);
+        BeamSearch search = Seq2SeqCommands.search(encoding, beam, lengthPenalty, 0);
+        Seq2SeqEvaluator.Report report = new Seq2SeqEvaluator(encoding).evaluate(Seq2SeqCommands.model(loaded),
+                loaded.backend(), pairs, batchSize, search, 0);
+        Evaluation e = report.evaluation();
+        if (json) {
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("checkpoint", loaded.checkpoint().directory().toString());
+            result.put("data", name);
+            result.put("decoding", Seq2SeqCommands.describe(search));
+            result.put("bleu", report.bleu().score());
+            result.put("bleu_signature", report.bleu().signature());
+            result.put("chrf", e.metric(Seq2SeqEvaluator.CHRF));
+            result.put("exact_match", e.metric(Seq2SeqEvaluator.EXACT_MATCH));
+            result.put("token_accuracy", e.metric(Seq2SeqEvaluator.TOKEN_ACCURACY));
+            result.put("loss", e.loss());
+            result.put("perplexity", e.metric(Seq2SeqEvaluator.PERPLEXITY));
+            result.put("pairs", pairs.size());
+            kiln.out.println(Json.write(result));
+        } else {
+            kiln.out.printf(Locale.ROOT, "checkpoint      %s%ndata            %s%ndecoding        %s%n%s%n"
+                            + "chrF            %.2f%nexact match     %.2f%%%ntoken accuracy  %.2f%%%n"
+                            + "loss            %.4f nats per target token%nperplexity      %.3f%n",
+                    loaded.checkpoint().directory(), name, Seq2SeqCommands.describe(search), report.bleu().format(),
+                    e.metric(Seq2SeqEvaluator.CHRF), 100 * e.metric(Seq2SeqEvaluator.EXACT_MATCH),
+                    100 * e.metric(Seq2SeqEvaluator.TOKEN_ACCURACY), e.loss(), e.metric(Seq2SeqEvaluator.PERPLEXITY));
         }
         return 0;
     }

@@ -72,7 +72,11 @@ final class ProgressPrinter implements TrainingListener {
                 case "perplexity" -> out.append(String.format(Locale.ROOT, "  perplexity %.2f", value));
                 case "bits_per_byte" -> out.append(String.format(Locale.ROOT, "  %.4f bits/byte", value));
                 case "accuracy" -> out.append(String.format(Locale.ROOT, "  accuracy %.1f%%", 100 * value));
-                case "tokens", "bytes" -> { }
+                case "bleu" -> out.append(String.format(Locale.ROOT, "  BLEU %.2f", value));
+                case "chrf" -> out.append(String.format(Locale.ROOT, "  chrF %.2f", value));
+                case "token_accuracy" -> out.append(String.format(Locale.ROOT, "  token accuracy %.1f%%", 100 * value));
+                case "exact_match" -> out.append(String.format(Locale.ROOT, "  exact match %.1f%%", 100 * value));
+                case "tokens", "bytes", "targets", "decoded" -> { }
                 default -> out.append(String.format(Locale.ROOT, "  %s %.4g", name, value));
             }
         });

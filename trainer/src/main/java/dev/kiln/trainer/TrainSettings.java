@@ -104,11 +104,6 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
         return LrSchedule.warmupCosine(lr, minLr, Math.min(warmup, steps - 1), steps);
     }
 
-    /** Tokens one optimizer step consumes. */
-    public long tokensPerStep() {
-        return (long) batchSize * context * gradAccum;
-    }
-
     private static void require(boolean condition, String message) {
         if (!condition) {
             throw new KilnException(message);

@@ -165,7 +165,9 @@ public final class Trainer {
         if (!task.modelKinds().contains(model.kind())) {
             throw new KilnException("task " + task.id() + " trains " + task.modelKinds().stream()
                     .map(ModelKind::description).sorted().toList() + "; model " + model.modelId() + " is "
-                    + model.kind().description());
+                    + model.kind().description() + (model.kind() == ModelKind.ENCODER_DECODER
+                    ? ": train it with the task seq2seq on paired data (data.path: JSONL with source and target, or "
+                    + "TSV), as examples/numbers-to-words/config.yaml does" : ""));
         }
         Optimizer optimizer = settings.createOptimizer(model.namedParameters());
         BatchStream batches = task.trainBatches(settings.batchSize(), settings.context(), settings.seed(), 0, 1);
@@ -204,6 +206,7 @@ public final class Trainer {
             int badInARow = 0;
             double intervalLoss = 0;
             int intervalSteps = 0;
+            long intervalTargets = 0;
             long intervalStart = System.nanoTime();
             model.train(true);
             while (step < settings.steps()) {
@@ -215,6 +218,7 @@ public final class Trainer {
                 optimizer.setLearningRate(lr);
                 double loss;
                 double gradNorm;
+                long targets;
                 try (MemoryScope scope = MemoryScope.open()) {
                     List<Batch> microBatches = new ArrayList<>(settings.gradAccum());
                     for (int micro = 0; micro < settings.gradAccum(); micro++) {
@@ -223,6 +227,7 @@ public final class Trainer {
                     TrainingStep.Result result = trainingStep.run(microBatches);
                     loss = result.loss();
                     gradNorm = result.gradNorm();
+                    targets = result.targets();
                 }
                 step++;
                 if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
@@ -243,16 +248,18 @@ public final class Trainer {
                 badInARow = 0;
                 intervalLoss += loss;
                 intervalSteps++;
+                intervalTargets += targets;
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
                 if (step % settings.logEvery() == 0 || step == settings.steps()) {
                     double seconds = (System.nanoTime() - intervalStart) / 1e9;
-                    double tokensPerSecond = intervalSteps * settings.tokensPerStep() / Math.max(seconds, 1e-9);
+                    double tokensPerSecond = intervalTargets / Math.max(seconds, 1e-9);       // scored targets per second
                     metrics.write(record("train", step, "loss", intervalLoss / intervalSteps, "lr", lr, "grad_norm",
                             gradNorm, "tokens_per_s", tokensPerSecond, "elapsed", elapsed));
                     listener.onStep(new TrainingListener.StepReport(step, settings.steps(), intervalLoss / intervalSteps,
                             lr, gradNorm, tokensPerSecond, elapsed));
                     intervalLoss = 0;
                     intervalSteps = 0;
+                    intervalTargets = 0;
                     intervalStart = System.nanoTime();
                 }
                 boolean outOfTime = settings.timeBudgetSeconds() > 0
