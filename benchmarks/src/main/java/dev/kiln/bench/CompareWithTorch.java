@@ -43,6 +43,7 @@ public final class CompareWithTorch {
                         GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME,
                         "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
                 case "gen" -> generation();
+                case "seq2seq" -> seq2seq();
                 case "opencl" -> backends();
                 case "tok" -> tokenizer();
                 case "tok100mb" -> {
@@ -53,7 +54,7 @@ public final class CompareWithTorch {
                             r.iterator().next().getPrimaryResult().getScoreError() / 1000);
                 }
                 default -> throw new IllegalArgumentException("unknown workload '" + workload
-                        + "'; known: gemm, elementwise, lstm, gpt, gen, opencl, tok, tok100mb");
+                        + "'; known: gemm, elementwise, lstm, gpt, gen, seq2seq, opencl, tok, tok100mb");
             }
         }
     }
@@ -153,6 +154,49 @@ public final class CompareWithTorch {
         System.out.println("|---|---|---|---|");
         System.out.printf(Locale.ROOT, "| %.0f | %.1f ± %.1f | %.0f, %.0f | %.2f |%n", kiln, ms, error, before, after,
                 kiln / best);
+    }
+
+    /**
+     * The seq2seq-step workload: the training step's target tokens/s and its MFU against the FMA peak of the same JMH
+     * run, beside PyTorch's step (before and after), and beam-4 decoding tokens/s.
+     */
+    private static void seq2seq() throws RunnerException, IOException, InterruptedException {
+        double before = torchTokensPerSecond("seq2seq");
+        Collection<RunResult> results = new Runner(options("(" + Seq2SeqStepBenchmark.class.getSimpleName() + "|"
+                + FmaPeakBenchmark.class.getSimpleName() + ")\\.").build()).run();
+        double after = torchTokensPerSecond("seq2seq");
+        double peak = Double.NaN;
+        double stepMs = Double.NaN;
+        double stepError = Double.NaN;
+        double decodeMs = Double.NaN;
+        for (RunResult r : results) {
+            String name = r.getParams().getBenchmark();
+            if (name.contains(FmaPeakBenchmark.class.getSimpleName())) {
+                peak = FmaPeakBenchmark.THREADS * FmaPeakBenchmark.flopsPerCall() / (r.getPrimaryResult().getScore() * 1e-3);
+            } else if (name.endsWith("trainingStep")) {
+                stepMs = r.getPrimaryResult().getScore();
+                stepError = r.getPrimaryResult().getScoreError();
+            } else if (name.endsWith("beamDecode")) {
+                decodeMs = r.getPrimaryResult().getScore();
+            }
+        }
+        int tokens = Seq2SeqStepBenchmark.BATCH * Seq2SeqStepBenchmark.LENGTH;
+        double kiln = tokens / (stepMs * 1e-3);
+        double flops = Seq2SeqStepBenchmark.flopsPerStep();
+        double mfu = flops / (stepMs * 1e-3) / peak;
+        double best = Math.max(before, after);
+        System.out.println();
+        System.out.println("seq2seq-step V8000 d512 h8 6+6 ff2048, batch 8, source and target 64, Adam; "
+                + String.format(Locale.ROOT, "%.1f GFLOP per step; FMA peak in the same run %.1f GFLOP/s", flops / 1e9,
+                peak / 1e9));
+        System.out.println("| Kiln target tokens/s (2 threads) | step ms | MFU | PyTorch tokens/s (before, after) | "
+                + "ratio Kiln / PyTorch | PyTorch MFU |");
+        System.out.println("|---|---|---|---|---|---|");
+        System.out.printf(Locale.ROOT, "| %.0f | %.0f ± %.0f | %.1f %% | %.0f, %.0f | %.2f | %.1f %% |%n", kiln, stepMs,
+                stepError, 100 * mfu, before, after, kiln / best, 100 * best / tokens * flops / peak);
+        System.out.printf(Locale.ROOT, "beam-4 decoding, 8 sources × %d tokens: %.0f ms, %.0f target tokens/s%n",
+                Seq2SeqStepBenchmark.DECODED, decodeMs,
+                Seq2SeqStepBenchmark.BATCH * Seq2SeqStepBenchmark.DECODED / (decodeMs * 1e-3));
     }
 
     /** Encoding tinyshakespeare on one thread: Kiln's bpe against JTokkit, MB/s, in the same JMH run. */

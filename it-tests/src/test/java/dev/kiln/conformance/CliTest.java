@@ -61,6 +61,43 @@ class CliTest {
         return all.toArray(String[]::new);
     }
 
+    /** A seq2seq run from the command line: train on the example's pairs, transduce with --source, eval with BLEU. */
+    @Test
+    void seq2seqTrainsGeneratesAndEvaluates(@TempDir Path dir) throws IOException {
+        List<String> lines = Files.readAllLines(Path.of("../examples/numbers-to-words/pairs.tsv"));
+        Path pairs = dir.resolve("pairs.tsv");
+        Files.write(pairs, lines.subList(0, 400));
+        Outcome refused = kiln("train", "--model", "seq2seq", "--data", pairs.toString(), "--out",
+                dir.resolve("refused").toString(), "data.cache=" + dir.resolve("cache"), "model.d_model=16", "model.nhead=2",
+                "model.num_encoder_layers=1", "model.num_decoder_layers=1", "model.dim_feedforward=16",
+                "tokenizer.vocab_size=280");
+        assertEquals(1, refused.code(), refused.err());
+        assertTrue(refused.err().contains("task seq2seq") && refused.err().contains("examples/numbers-to-words"),
+                refused.err());
+        Path run = dir.resolve("run");
+        Outcome train = kiln("train", "--config", "../examples/numbers-to-words/config.yaml", "--data",
+                pairs.toString(), "--out", run.toString(), "train.steps=20", "train.eval_every=20",
+                "train.batch_size=16", "model.d_model=32", "model.dim_feedforward=64", "task.eval_decode=20",
+                "data.cache=" + dir.resolve("cache"));
+        assertEquals(0, train.code(), train.err());
+        assertTrue(train.out().contains("BLEU"), train.out());
+        Outcome generated = kiln("generate", "--checkpoint", run.toString(), "--source", "40,710", "--beam", "2");
+        assertEquals(0, generated.code(), generated.err());
+        assertEquals(1, generated.out().lines().count(), generated.out());
+        Outcome noSource = kiln("generate", "--checkpoint", run.toString(), "--prompt", "40,710");
+        assertEquals(1, noSource.code());
+        assertTrue(noSource.err().contains("--source"), noSource.err());
+        Outcome eval = kiln("eval", "--checkpoint", run.toString(), "--data", pairs.toString(), "--beam", "1", "--json");
+        assertEquals(0, eval.code(), eval.err());
+        Map<?, ?> report = (Map<?, ?>) Json.parse(eval.out().strip(), "eval");
+        assertEquals("greedy", report.get("decoding"));
+        assertEquals("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0", report.get("bleu_signature"));
+        for (String key : List.of("bleu", "chrf", "exact_match", "token_accuracy", "perplexity")) {
+            assertTrue(report.get(key) instanceof Number, key + " in " + report);
+        }
+        assertEquals(400L, ((Number) report.get("pairs")).longValue());
+    }
+
     @Test
     void pluginsListsEveryProviderWithModuleVersionAndAvailability() {
         Outcome o = kiln("plugins");

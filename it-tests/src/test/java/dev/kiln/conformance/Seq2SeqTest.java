@@ -29,7 +29,6 @@ import dev.kiln.trainer.Plugins;
 import dev.kiln.trainer.Trainer;
 import dev.kiln.trainer.TrainingListener;
 import dev.kiln.trainer.TrainingResult;
-import dev.kiln.trainer.data.Corpus;
 import dev.kiln.trainer.data.PairBatches;
 import dev.kiln.trainer.data.PairEncoding;
 import dev.kiln.trainer.data.TextPair;
@@ -326,8 +325,24 @@ class Seq2SeqTest {
     }
 
     @Test
-    void anLmModelIsRefusedByTheSeq2SeqTaskAndTheReverse() {
-        assertThrows(KilnException.class, () -> tinyModel("none", "false").forward(Tensor.ofInts(BACKEND, new int[] {1}, 1, 1)));
-        Corpus.of("x", "y");
+    void anEncoderDecoderRefusesADecoderOnlyForward() {
+        KilnException e = assertThrows(KilnException.class, () -> tinyModel("none", "false")
+                .forward(Tensor.ofInts(BACKEND, new int[] {1}, 1, 1)));
+        assertTrue(e.getMessage().contains("seq2seq task"), e.getMessage());
+    }
+
+    /** The example's shipped pairs are exactly what its generator writes (run as a single-file Java program). */
+    @Test
+    @Timeout(120)
+    void theExamplePairsAreWhatTheGeneratorWrites(@TempDir Path dir) throws IOException, InterruptedException {
+        Path example = Path.of("../examples/numbers-to-words");
+        Path written = dir.resolve("pairs.tsv");
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process p = new ProcessBuilder(java, example.resolve("NumbersToWords.java").toString(), written.toString())
+                .redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), output);
+        assertArrayEquals(Files.readAllBytes(example.resolve("pairs.tsv")), Files.readAllBytes(written),
+                "examples/numbers-to-words/pairs.tsv is stale: regenerate it with NumbersToWords.java");
     }
 }
