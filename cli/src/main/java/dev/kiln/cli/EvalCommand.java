@@ -5,6 +5,7 @@ import dev.kiln.api.io.Json;
 import dev.kiln.api.model.BeamSearch;
 import dev.kiln.api.model.ModelKind;
 import dev.kiln.api.task.Evaluation;
+import dev.kiln.api.task.Split;
 import dev.kiln.api.task.TextRecord;
 import dev.kiln.api.task.TokenSequence;
 import dev.kiln.trainer.data.Corpus;
@@ -107,16 +108,14 @@ final class EvalCommand implements Callable<Integer> {
                 throw new KilnException("the run names no data.path; give --data PATH with the pairs to score");
             }
             Corpus corpus = Corpus.read(Path.of(path));
-            List<TextRecord> all = corpus.lines();
-            double fraction = Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1"));
-            int validation = Math.max(1, (int) Math.round(all.size() * fraction));
-            records = all.subList(Math.max(1, all.size() - validation), all.size());
+            records = Corpus.split(corpus.lines(),
+                    Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1")), Split.VALIDATION);
             name = corpus.name() + " (validation split, " + records.size() + " pairs)";
         }
         List<TextPair> pairs = TextPair.parse(records, experiment.getOrDefault("task.source_field", "source"),
                 experiment.getOrDefault("task.target_field", "target"));
         PairEncoding encoding = Seq2SeqCommands.encoding(loaded);
-        BeamSearch search = Seq2SeqCommands.search(encoding, beam, lengthPenalty, 0);
+        BeamSearch search = encoding.search(beam, lengthPenalty, 0);
         Seq2SeqEvaluator.Report report = new Seq2SeqEvaluator(encoding).evaluate(Seq2SeqCommands.model(loaded),
                 loaded.backend(), pairs, batchSize, search, 0);
         Evaluation e = report.evaluation();

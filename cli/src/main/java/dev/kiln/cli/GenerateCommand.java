@@ -107,7 +107,7 @@ final class GenerateCommand implements Callable<Integer> {
                     + (prompt != null ? " (--prompt is for decoder models)" : ""));
         }
         PairEncoding encoding = Seq2SeqCommands.encoding(loaded);
-        BeamSearch search = Seq2SeqCommands.search(encoding, beam, lengthPenalty, maxTokens == null ? 0 : maxTokens);
+        BeamSearch search = encoding.search(beam, lengthPenalty, maxTokens == null ? 0 : maxTokens);
         List<int[]> ids = texts.stream().map(encoding::source).toList();
         new Seq2SeqEvaluator(encoding).decode(Seq2SeqCommands.model(loaded), loaded.backend(), ids, 32, search)
                 .forEach(kiln.out::println);

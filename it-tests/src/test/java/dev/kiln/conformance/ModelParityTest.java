@@ -100,8 +100,17 @@ class ModelParityTest {
         loss.backward();
         model.namedParameters().forEach((parameter, p) -> BackendConformanceKit.assertClose(name + " grad " + parameter,
                 f.floats("grad." + parameter), p.grad().toFloatArray(), 1e-7, 1e-4));
+        checkOptimizerSteps(backend, f, name, () -> load(backend, f));
+    }
+
+    /**
+     * One Adam and one AdamW step from the fixture's gradients, on freshly loaded models, against the fixture's
+     * {@code adam1.*} and {@code adamw1.*} parameters.
+     */
+    static void checkOptimizerSteps(Backend backend, SafeTensors f, String name,
+                                    java.util.function.Supplier<? extends LanguageModel> loader) {
         for (boolean decoupled : new boolean[] {false, true}) {
-            LanguageModel fresh = load(backend, f);
+            LanguageModel fresh = loader.get();
             fresh.namedParameters().forEach((parameter, p) ->
                     p.setGrad(Tensor.of(backend, f.floats("grad." + parameter), p.shape())));
             Map<String, Double> h = FixtureParityTest.hyperparameters(f.metadata().get(decoupled ? "adamw" : "adam"));

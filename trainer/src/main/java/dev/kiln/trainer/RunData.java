@@ -49,9 +49,7 @@ final class RunData implements TaskData {
                         + "a task that reads records needs at least two (one to train on, one to validate)");
             }
         }
-        int validation = Math.max(1, (int) Math.round(records.size() * valFraction));
-        int cut = Math.min(records.size() - 1, records.size() - validation);
-        return split == Split.TRAIN ? records.subList(0, cut) : records.subList(cut, records.size());
+        return Corpus.split(records, valFraction, split);
     }
 
     @Override

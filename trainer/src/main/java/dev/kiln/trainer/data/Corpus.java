@@ -1,6 +1,7 @@
 package dev.kiln.trainer.data;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.task.Split;
 import dev.kiln.api.task.TextRecord;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -71,6 +72,16 @@ public record Corpus(String name, String text, String sha256, List<Source> sourc
             }
         }
         return records;
+    }
+
+    /**
+     * The training or validation part of records split by count: the last {@code valFraction} of them (at least one)
+     * validate, and at least one trains.
+     */
+    public static List<TextRecord> split(List<TextRecord> records, double valFraction, Split split) {
+        int validation = Math.max(1, (int) Math.round(records.size() * valFraction));
+        int cut = Math.min(records.size() - 1, records.size() - validation);
+        return split == Split.TRAIN ? records.subList(0, cut) : records.subList(cut, records.size());
     }
 
     /** Reads a text file or a directory of text files. */

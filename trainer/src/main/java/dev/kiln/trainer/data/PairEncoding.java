@@ -1,7 +1,9 @@
 package dev.kiln.trainer.data;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.model.BeamSearch;
 import dev.kiln.api.tokenizer.Tokenizer;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -46,16 +48,35 @@ public record PairEncoding(Tokenizer tokenizer, int bos, int eos, int pad, int m
 
     /** The source's ids, cut to {@link #maxSource}; an empty source becomes one EOS so the encoder has a key. */
     public int[] source(String text) {
-        int[] ids = tokenizer.encode(text);
-        if (ids.length == 0) {
-            return new int[] {eos};
-        }
-        return ids.length > maxSource ? java.util.Arrays.copyOf(ids, maxSource) : ids;
+        return cutSource(tokenizer.encode(text));
     }
 
     /** The target's ids without BOS or EOS, cut so that BOS + target (and target + EOS) fit {@link #maxTarget}. */
     public int[] target(String text) {
-        int[] ids = tokenizer.encode(text);
-        return ids.length > maxTarget - 1 ? java.util.Arrays.copyOf(ids, maxTarget - 1) : ids;
+        return cutTarget(tokenizer.encode(text));
+    }
+
+    /** Encoded source ids as {@link #source} returns them. */
+    public int[] cutSource(int[] ids) {
+        if (ids.length == 0) {
+            return new int[] {eos};
+        }
+        return ids.length > maxSource ? Arrays.copyOf(ids, maxSource) : ids;
+    }
+
+    /** Encoded target ids as {@link #target} returns them. */
+    public int[] cutTarget(int[] ids) {
+        return ids.length > maxTarget - 1 ? Arrays.copyOf(ids, maxTarget - 1) : ids;
+    }
+
+    /**
+     * Greedy (beam 1) or beam search from BOS to EOS, generating at most {@code maxTokens} tokens (0: as many as the
+     * longest target).
+     */
+    public BeamSearch search(int beam, double lengthPenalty, int maxTokens) {
+        if (maxTokens < 0) {
+            throw new KilnException("the most tokens to generate must be ≥ 0, got " + maxTokens);
+        }
+        return new BeamSearch(beam, lengthPenalty, maxTokens == 0 ? maxTarget : maxTokens, bos, eos);
     }
 }

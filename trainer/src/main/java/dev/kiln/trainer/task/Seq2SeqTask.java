@@ -2,7 +2,6 @@ package dev.kiln.trainer.task;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
-import dev.kiln.api.model.BeamSearch;
 import dev.kiln.api.model.EncoderDecoderModel;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelKind;
@@ -75,19 +74,9 @@ final class Seq2SeqTask implements Task {
         PairEncoding encoding = encoding(context);
         List<String> sourceTexts = train.stream().map(TextPair::source).toList();
         List<String> targetTexts = train.stream().map(TextPair::target).toList();
-        List<int[]> sources = data.tokenizer().encodeBatch(sourceTexts).stream().map(ids -> cut(ids, encoding, true))
-                .toList();
-        List<int[]> targets = data.tokenizer().encodeBatch(targetTexts).stream().map(ids -> cut(ids, encoding, false))
-                .toList();
+        List<int[]> sources = data.tokenizer().encodeBatch(sourceTexts).stream().map(encoding::cutSource).toList();
+        List<int[]> targets = data.tokenizer().encodeBatch(targetTexts).stream().map(encoding::cutTarget).toList();
         return new PairStream(sources, targets, encoding, batchSize, seed, rank, worldSize);
-    }
-
-    private static int[] cut(int[] ids, PairEncoding encoding, boolean source) {
-        int limit = source ? encoding.maxSource() : encoding.maxTarget() - 1;
-        if (source && ids.length == 0) {
-            return new int[] {encoding.eos()};
-        }
-        return ids.length > limit ? java.util.Arrays.copyOf(ids, limit) : ids;
     }
 
     @Override
@@ -109,12 +98,8 @@ final class Seq2SeqTask implements Task {
             pairs = validation.subList(0, n);
         }
         return new Seq2SeqEvaluator(encoding).evaluate((EncoderDecoderModel) model, backend, pairs, batchSize,
-                search(encoding, options.intOption("eval_beam", 1)), options.intOption("eval_decode", 256)).evaluation();
-    }
-
-    BeamSearch search(PairEncoding encoding, int beam) {
-        return new BeamSearch(beam, options.doubleOption("length_penalty", 0.6), encoding.maxTarget(), encoding.bos(),
-                encoding.eos());
+                encoding.search(options.intOption("eval_beam", 1), options.doubleOption("length_penalty", 0.6), 0),
+                options.intOption("eval_decode", 256)).evaluation();
     }
 
     /**
