@@ -83,7 +83,8 @@ final class ClDevice {
     /** The device for this choice (index or name; null: the first GPU, else the first device), built once. */
     static ClDevice open(String choice) {
         Found found = choose(choice);
-        return BUILT.computeIfAbsent(found.label() + "#" + found.device(), key -> new ClDevice(found));
+        return BUILT.computeIfAbsent(found.label() + "#" + found.device(),
+                key -> HostSignals.preserving(() -> new ClDevice(found)));
     }
 
     cl_kernel kernel(String name) {
@@ -96,8 +97,15 @@ final class ClDevice {
         });
     }
 
-    /** Every device of every platform, in platform order. Throws what OpenCL throws (the probe catches it). */
+    /**
+     * Every device of every platform, in platform order, with the JVM's signal handlers kept (the driver may install
+     * its own while it sets its devices up). Throws what OpenCL throws (the probe catches it).
+     */
     static List<Found> devices() {
+        return HostSignals.preserving(ClDevice::enumerate);
+    }
+
+    private static List<Found> enumerate() {
         CL.setExceptionsEnabled(true);
         int[] count = new int[1];
         clGetPlatformIDs(0, null, count);
