@@ -8,6 +8,7 @@ module dev.kiln.api {
     exports dev.kiln.api.ops;
     exports dev.kiln.api.tensor;
     exports dev.kiln.api.nn;
+    exports dev.kiln.api.peft;
     exports dev.kiln.api.optim;
     exports dev.kiln.api.io;
     exports dev.kiln.api.plugin;

@@ -4,6 +4,7 @@ import dev.kiln.api.KilnException;
 import dev.kiln.api.nn.Module;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Tensor;
+import java.util.Map;
 
 /**
  * A next-token model over a vocabulary: token ids in, logits out. Plugins (LSTM, GPT) extend it; the trainer, the
@@ -52,6 +53,50 @@ public abstract class LanguageModel extends Module {
 
     /** An incremental decoder for {@code batch} sequences that keeps its state (hidden state, KV cache) between calls. */
     public abstract Decoder decoder(int batch);
+
+    /**
+     * Grows the vocabulary to {@code newSize} tokens (special tokens added to the tokenizer): the new rows of the
+     * token embedding, and of an untied output layer, start at the mean of the old rows, as Hugging Face's
+     * {@code resize_token_embeddings} does, and {@link #hyperparameters()} report the new size. Returns the tables
+     * that grew as {@code module path → parameter name} (for a LoRA run to make their new rows trainable). By
+     * default a model cannot grow: the error says so.
+     */
+    public Map<String, String> growVocabulary(int newSize) {
+        throw new KilnException("model " + modelId() + " cannot grow its vocabulary (from " + vocabSize() + " to "
+                + newSize + " tokens)");
+    }
+
+    /**
+     * Replaces {@code owner}'s parameter {@code name}, a table of one row per token ((V, …) or a bias (V)), by one of
+     * {@code newSize} rows whose new rows are the mean of the old ones.
+     */
+    protected static void growRows(Module owner, String name, int newSize) {
+        Tensor old = owner.parameter(name);
+        int rows = old.size(0);
+        if (newSize < rows) {
+            throw new KilnException("cannot shrink a vocabulary from " + rows + " to " + newSize + " tokens");
+        }
+        if (newSize == rows) {
+            return;
+        }
+        float[] values = old.toFloatArray();
+        int width = values.length / rows;
+        float[] grown = java.util.Arrays.copyOf(values, newSize * width);
+        double[] mean = new double[width];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < width; c++) {
+                mean[c] += values[r * width + c];
+            }
+        }
+        for (int r = rows; r < newSize; r++) {
+            for (int c = 0; c < width; c++) {
+                grown[r * width + c] = (float) (mean[c] / rows);
+            }
+        }
+        int[] shape = old.shape().clone();
+        shape[0] = newSize;
+        owner.replaceParameter(name, Tensor.of(old.backend(), grown, shape));
+    }
 
     /** The logits of the last position: (B, T, V) → (B, V); what a decoder returns. */
     protected static Tensor lastPosition(Tensor logits) {

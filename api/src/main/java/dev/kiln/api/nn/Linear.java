@@ -9,25 +9,27 @@ import dev.kiln.api.tensor.Tensor;
  * uniform on ±1/√in. The transpose is a view, so the backend multiplies with a transpose flag and copies nothing.
  */
 public final class Linear extends Module {
-    private final Tensor weight;
-    private final Tensor bias;
+    private final boolean hasBias;
 
     public Linear(Backend backend, int in, int out, boolean bias, Generator generator) {
         float bound = (float) (1.0 / Math.sqrt(in));
-        this.weight = registerParameter("weight", Tensor.uniform(backend, -bound, bound, generator, out, in));
-        this.bias = bias ? registerParameter("bias", Tensor.uniform(backend, -bound, bound, generator, out)) : null;
+        registerProjection("weight", Tensor.uniform(backend, -bound, bound, generator, out, in), WeightLayout.OUT_IN);
+        if (bias) {
+            registerParameter("bias", Tensor.uniform(backend, -bound, bound, generator, out));
+        }
+        this.hasBias = bias;
     }
 
     public Tensor weight() {
-        return weight;
+        return parameter("weight");
     }
 
     public Tensor bias() {
-        return bias;
+        return hasBias ? parameter("bias") : null;
     }
 
     public Tensor forward(Tensor x) {
-        Tensor y = x.matmul(weight.mT());      // (..., in) @ (in, out) → (..., out)
-        return bias == null ? y : y.add(bias);
+        Tensor y = project(x, "weight");       // (..., in) @ (in, out) → (..., out), plus a LoRA update if attached
+        return hasBias ? y.add(parameter("bias")) : y;
     }
 }

@@ -9,9 +9,11 @@ import dev.kiln.api.nn.Dropout;
 import dev.kiln.api.nn.Embedding;
 import dev.kiln.api.nn.Module;
 import dev.kiln.api.nn.ModuleList;
+import dev.kiln.api.nn.WeightLayout;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
+import java.util.Map;
 
 /**
  * A GPT-2 decoder, read aloud: token + position embeddings → N pre-LayerNorm blocks of causal multi-head
@@ -19,7 +21,7 @@ import dev.kiln.api.tensor.Tensor;
  * are Hugging Face GPT-2's ({@code transformer.h.0.attn.c_attn.weight} stored [in, out]), so a GPT-2 checkpoint loads.
  */
 public final class GptLanguageModel extends LanguageModel {
-    private final GptConfig config;
+    private GptConfig config;                                      // its vocab_size grows with the vocabulary
     private final Transformer transformer;
     private final Tensor sinusoidal;                               // (n_positions, C) when positions are fixed
 
@@ -130,16 +132,15 @@ public final class GptLanguageModel extends LanguageModel {
 
     /** Hugging Face's Conv1D: y = x·W + b with W stored [in, out]; weights N(0, std²), biases 0. */
     static final class Conv1D extends Module {
-        final Tensor weight;
         final Tensor bias;
 
         Conv1D(Backend backend, int in, int out, boolean bias, float std, Generator g) {
-            weight = registerParameter("weight", Tensor.randn(backend, g, in, out).mul(std));
+            registerProjection("weight", Tensor.randn(backend, g, in, out).mul(std), WeightLayout.IN_OUT);
             this.bias = bias ? registerParameter("bias", Tensor.zeros(backend, out)) : null;
         }
 
         Tensor forward(Tensor x) {
-            Tensor y = x.matmul(weight);
+            Tensor y = project(x, "weight");                                            // x·W (+ a LoRA update)
             return bias == null ? y : y.add(bias);
         }
     }
@@ -205,6 +206,16 @@ public final class GptLanguageModel extends LanguageModel {
         return config.toOptions();
     }
 
+    /** Grows wte (and with it the tied head). */
+    @Override
+    public Map<String, String> growVocabulary(int newSize) {
+        growRows(transformer.wte, "weight", newSize);
+        config = new GptConfig(newSize, config.contextLength(), config.layers(), config.heads(), config.width(),
+                config.dropout(), config.activation(), config.bias(), config.positions(), config.layerNormEps(),
+                config.norm());
+        return Map.of("transformer.wte", "weight");
+    }
+
     @Override
     public Tensor forward(Tensor ids) {
         return forward(ids, null, 0);
@@ -242,7 +253,7 @@ public final class GptLanguageModel extends LanguageModel {
 
     /** The final norm and the LM head tied to wte: (…, C) → (…, V). */
     Tensor head(Tensor x) {
-        return transformer.lnF.forward(x).matmul(transformer.wte.weight().mT());
+        return transformer.lnF.forward(x).matmul(transformer.wte.table().mT());
     }
 
     @Override
