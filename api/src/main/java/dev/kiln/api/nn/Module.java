@@ -193,8 +193,15 @@ public abstract class Module {
     protected final Tensor weight(String name) {
         Tensor base = parameter(name);
         Attached attached = adapters.get(name);
-        return attached == null ? base
-                : attached.adapter().adapt(base, projections.getOrDefault(name, WeightLayout.OUT_IN));
+        if (attached == null) {
+            return base;
+        }
+        if (attached.adapter().needsProjection()) {
+            throw new KilnException(getClass().getSimpleName() + " uses " + name + " as a whole matrix (inside a fused "
+                    + "kernel), where LoRA's dropout on the projection's input cannot apply; set lora.dropout=0 or "
+                    + "target other projections");
+        }
+        return attached.adapter().adapt(base, projections.getOrDefault(name, WeightLayout.OUT_IN));
     }
 
     /** x (…, in) → (…, out): x multiplied by projection {@code name}, with its adapter if one is attached. */

@@ -4,8 +4,8 @@ import dev.kiln.api.KilnException;
 import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.io.SafeTensors;
-import dev.kiln.api.model.ModelKind;
 import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.ModelKind;
 import dev.kiln.api.nn.LoraConfig;
 import dev.kiln.api.nn.Module;
 import dev.kiln.api.nn.TrainableRows;
@@ -187,10 +187,9 @@ public record PeftAdapter(LoraConfig config, List<Integer> trainableTokens, Stri
      * adapter tensor must match one the model expects, with its shape.
      */
     public void attach(LanguageModel model, Generator generator) {
+        Map<String, String> tables = trainableTokens.isEmpty() ? Map.of() : growFor(model, trainableTokens);
         config.apply(model, generator);
-        if (!trainableTokens.isEmpty()) {
-            attachTokenRows(model, trainableTokens);
-        }
+        attachTokenRows(model, tables, trainableTokens.isEmpty() ? 0 : trainableTokens.getFirst());
         Map<String, Tensor> expected = model.namedAdapterParameters();
         Set<String> missing = new TreeSet<>(expected.keySet());
         missing.removeAll(tensors.keySet());
@@ -210,10 +209,10 @@ public record PeftAdapter(LoraConfig config, List<Integer> trainableTokens, Stri
     }
 
     /**
-     * Makes embedding rows {@code indices} (a run of the last rows) trainable, growing the vocabulary to cover them
-     * first. Only the token embedding (and a head tied to it) carries rows; growing an untied head is the model's.
+     * Grows the vocabulary so that token ids {@code indices} (one run of the last ids) exist, before any adapter is
+     * attached; returns the tables that hold a row per token (see {@link LanguageModel#growVocabulary}).
      */
-    public static void attachTokenRows(LanguageModel model, List<Integer> indices) {
+    public static Map<String, String> growFor(LanguageModel model, List<Integer> indices) {
         int first = indices.getFirst();
         for (int i = 0; i < indices.size(); i++) {
             if (indices.get(i) != first + i) {
@@ -221,15 +220,26 @@ public record PeftAdapter(LoraConfig config, List<Integer> trainableTokens, Stri
             }
         }
         int needed = first + indices.size();
-        Map<String, String> tables = model.vocabSize() < needed ? model.growVocabulary(needed)
-                : model.growVocabulary(model.vocabSize());
+        Map<String, String> tables = model.growVocabulary(Math.max(needed, model.vocabSize()));
         if (model.vocabSize() != needed) {
             throw new KilnException("trainable_token_indices " + indices + " must be the last rows of the "
                     + model.vocabSize() + "-token vocabulary");
         }
+        return tables;
+    }
+
+    /**
+     * Makes the rows from {@code first} on of each table trainable (PEFT's trainable tokens), where the table has no
+     * adapter already (a LoRA-adapted untied head keeps its new rows at their initial values, adapted by LoRA).
+     */
+    public static void attachTokenRows(LanguageModel model, Map<String, String> tables, int first) {
         Map<String, Module> modules = model.namedModules();
-        tables.forEach((path, parameter) -> modules.get(path).attachAdapter(parameter,
-                new TrainableRows(modules.get(path).parameter(parameter), first), false));
+        tables.forEach((path, parameter) -> {
+            Module owner = modules.get(path);
+            if (owner.adapter(parameter).isEmpty()) {
+                owner.attachAdapter(parameter, new TrainableRows(owner.parameter(parameter), first), false);
+            }
+        });
     }
 
     private static List<String> prefixed(Set<String> names) {

@@ -8,8 +8,9 @@ import dev.kiln.api.backend.MatmulShape;
 import dev.kiln.api.backend.ReduceOp;
 import dev.kiln.api.backend.Storage;
 import dev.kiln.api.nn.Dropout;
-import dev.kiln.api.ops.LstmCell;
 import dev.kiln.api.nn.Module;
+import dev.kiln.api.nn.WeightLayout;
+import dev.kiln.api.ops.LstmCell;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
 import java.util.ArrayList;
@@ -27,34 +28,35 @@ import java.util.List;
 public final class Lstm extends Module {
     private final int inputSize;
     private final int hiddenSize;
-    private final List<Tensor[]> layers = new ArrayList<>();      // {weight_ih, weight_hh, bias_ih, bias_hh}
+    private final int numLayers;
     private final Dropout dropout;
 
     public Lstm(Backend backend, int inputSize, int hiddenSize, int numLayers, float dropout, Generator generator) {
         this.inputSize = inputSize;
         this.hiddenSize = hiddenSize;
+        this.numLayers = numLayers;
         float bound = (float) (1.0 / Math.sqrt(hiddenSize));          // PyTorch: U(−1/√H, 1/√H) for every tensor
         for (int k = 0; k < numLayers; k++) {
             int in = k == 0 ? inputSize : hiddenSize;
-            layers.add(new Tensor[] {
-                registerParameter("weight_ih_l" + k, Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize, in)),
-                registerParameter("weight_hh_l" + k,
-                        Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize, hiddenSize)),
-                registerParameter("bias_ih_l" + k, Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize)),
-                registerParameter("bias_hh_l" + k, Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize))});
+            registerProjection("weight_ih_l" + k, Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize, in),
+                    WeightLayout.OUT_IN);
+            registerProjection("weight_hh_l" + k,
+                    Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize, hiddenSize), WeightLayout.OUT_IN);
+            registerParameter("bias_ih_l" + k, Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize));
+            registerParameter("bias_hh_l" + k, Tensor.uniform(backend, -bound, bound, generator, 4 * hiddenSize));
         }
         this.dropout = registerModule("dropout", new Dropout(dropout, generator));
     }
 
     public int numLayers() {
-        return layers.size();
+        return numLayers;
     }
 
     /** A zero state for a batch. */
     public LstmState zeroState(Backend backend, int batch) {
         List<Tensor> h = new ArrayList<>();
         List<Tensor> c = new ArrayList<>();
-        for (int k = 0; k < layers.size(); k++) {
+        for (int k = 0; k < numLayers; k++) {
             h.add(Tensor.zeros(backend, batch, hiddenSize));
             c.add(Tensor.zeros(backend, batch, hiddenSize));
         }
@@ -75,12 +77,13 @@ public final class Lstm extends Module {
         List<Tensor> hOut = new ArrayList<>();
         List<Tensor> cOut = new ArrayList<>();
         Tensor y = x;
-        for (int k = 0; k < layers.size(); k++) {
+        for (int k = 0; k < numLayers; k++) {
             if (k > 0) {
                 y = dropout.forward(y);                                  // between layers only, as nn.LSTM
             }
-            Tensor[] p = layers.get(k);
-            Tensor[] result = layer(y, p[0], p[1], p[2], p[3], initial.h().get(k), initial.c().get(k));
+            // the weights as adapted (W + a LoRA update when one is attached): the fused kernel takes whole matrices
+            Tensor[] result = layer(y, weight("weight_ih_l" + k), weight("weight_hh_l" + k), parameter("bias_ih_l" + k),
+                    parameter("bias_hh_l" + k), initial.h().get(k), initial.c().get(k));
             y = result[0];
             hOut.add(result[1]);
             cOut.add(result[2]);

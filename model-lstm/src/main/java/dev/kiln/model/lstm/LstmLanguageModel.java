@@ -7,9 +7,12 @@ import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.nn.Embedding;
 import dev.kiln.api.nn.Linear;
 import dev.kiln.api.nn.Module;
+import dev.kiln.api.nn.WeightLayout;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * The seed's language model: {@code embedding → lstm → fc}, with PyTorch's parameter names ({@code embedding.weight},
@@ -17,24 +20,29 @@ import dev.kiln.api.tensor.Tensor;
  * safetensors loads as it is.
  */
 public final class LstmLanguageModel extends LanguageModel {
-    private final LstmConfig config;
+    private LstmConfig config;                              // its vocab_size grows with the vocabulary
     private final Embedding embedding;
     private final Lstm lstm;
     private final OutputLayer fc;
 
     /** {@code fc}: y = x·Wᵀ + b with W (vocab, hidden); with tied weights W is the embedding matrix itself. */
     static final class OutputLayer extends Module {
-        final Tensor weight;
-        final Tensor bias;
+        private final Embedding tied;
 
-        OutputLayer(Backend backend, LstmConfig config, Tensor tiedWeight, Generator generator) {
+        OutputLayer(Backend backend, LstmConfig config, Embedding tied, Generator generator) {
             Linear initial = new Linear(backend, config.hiddenSize(), config.vocabSize(), true, generator);
-            this.weight = registerParameter("weight", tiedWeight != null ? tiedWeight : initial.weight());
-            this.bias = registerParameter("bias", initial.bias());
+            this.tied = tied;
+            if (tied == null) {
+                registerProjection("weight", initial.weight(), WeightLayout.OUT_IN);
+            } else {
+                registerParameter("weight", tied.weight());
+            }
+            registerParameter("bias", initial.bias());
         }
 
         Tensor forward(Tensor x) {
-            return x.matmul(weight.mT()).add(bias);                 // (B, T, H) → (B, T, V)
+            Tensor logits = tied != null ? x.matmul(tied.table().mT()) : project(x, "weight");
+            return logits.add(weight("bias"));                                           // (B, T, H) → (B, T, V)
         }
     }
 
@@ -44,7 +52,7 @@ public final class LstmLanguageModel extends LanguageModel {
         this.lstm = registerModule("lstm", new Lstm(backend, config.embedSize(), config.hiddenSize(), config.numLayers(),
                 config.dropout(), generator));
         this.fc = registerModule("fc", new OutputLayer(backend, config,
-                config.tieWeights() ? embedding.weight() : null, generator));
+                config.tieWeights() ? embedding : null, generator));
     }
 
     public LstmConfig config() {
@@ -68,6 +76,24 @@ public final class LstmLanguageModel extends LanguageModel {
     @Override
     public Options hyperparameters() {
         return config.toOptions();
+    }
+
+    /** Grows the embedding and fc (weight and bias; with tied weights fc keeps sharing the embedding's table). */
+    @Override
+    public Map<String, String> growVocabulary(int newSize) {
+        growRows(embedding, "weight", newSize);
+        growRows(fc, "bias", newSize);
+        Map<String, String> grown = new LinkedHashMap<>();
+        grown.put("embedding", "weight");
+        if (config.tieWeights()) {
+            fc.replaceParameter("weight", embedding.weight());
+        } else {
+            growRows(fc, "weight", newSize);
+            grown.put("fc", "weight");
+        }
+        config = new LstmConfig(newSize, config.embedSize(), config.hiddenSize(), config.numLayers(), config.dropout(),
+                config.tieWeights());
+        return grown;
     }
 
     /** The logits and the final recurrent state. */

@@ -11,11 +11,14 @@ import dev.kiln.api.nn.LayerNorm;
 import dev.kiln.api.nn.Linear;
 import dev.kiln.api.nn.Module;
 import dev.kiln.api.nn.ModuleList;
+import dev.kiln.api.nn.WeightLayout;
 import dev.kiln.api.ops.AttentionShape;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * The seeds' encoder-decoder, read aloud: one {@code embedding} shared by source and target (plus positions, if any) →
@@ -28,7 +31,7 @@ import java.util.Arrays;
  * target and memory key-padding masks), and the target's self-attention is causal.
  */
 public final class Seq2SeqTransformer extends EncoderDecoderModel {
-    private final Seq2SeqConfig config;
+    private Seq2SeqConfig config;                                   // its vocab_size grows with the vocabulary
     final Embedding embedding;
     private final Embedding positionTable;                         // positions=learned: (max_len, C)
     private final Tensor sinusoidal;                               // positions=sinusoidal: (max_len, C), fixed
@@ -194,7 +197,7 @@ public final class Seq2SeqTransformer extends EncoderDecoderModel {
         MultiheadAttention(Backend backend, Seq2SeqConfig c, Generator g) {
             width = c.width();
             heads = c.heads();
-            inProjWeight = registerParameter("in_proj_weight", Tensor.zeros(backend, 3 * width, width));
+            inProjWeight = registerProjection("in_proj_weight", Tensor.zeros(backend, 3 * width, width), WeightLayout.OUT_IN);
             inProjBias = registerParameter("in_proj_bias", Tensor.zeros(backend, 3 * width));
             outProj = registerModule("out_proj", new Linear(backend, width, width, true, g));
             outProj.bias().copyFrom(new float[width]);                  // nn.MultiheadAttention: out_proj.bias = 0
@@ -211,7 +214,7 @@ public final class Seq2SeqTransformer extends EncoderDecoderModel {
         Tensor selfAttention(Tensor x, SelfAttention self) {
             int b = x.size(0);
             int t = x.size(1);
-            Tensor qkv = x.matmul(inProjWeight.mT()).add(inProjBias);                      // (B, T, 3C)
+            Tensor qkv = project(x, "in_proj_weight").add(inProjBias);                     // (B, T, 3C)
             Tensor q = heads(qkv.slice(2, 0, width), b, t);                               // (B, H, T, D)
             Tensor k = heads(qkv.slice(2, width, 2 * width), b, t);
             Tensor v = heads(qkv.slice(2, 2 * width, 3 * width), b, t);
@@ -222,7 +225,7 @@ public final class Seq2SeqTransformer extends EncoderDecoderModel {
         Tensor crossAttention(Tensor x, Tensor keys, Tensor values, AttentionShape shape) {
             int b = x.size(0);
             int t = x.size(1);
-            Tensor q = heads(x.matmul(inProjWeight.slice(0, 0, width).mT()).add(inProjBias.slice(0, 0, width)), b, t);
+            Tensor q = heads(project(x, "in_proj_weight", 0, width).add(inProjBias.slice(0, 0, width)), b, t);
             return merge(attend(q, keys, values, shape), b, t);
         }
 
@@ -230,7 +233,7 @@ public final class Seq2SeqTransformer extends EncoderDecoderModel {
         Tensor[] memoryKeysValues(Tensor memory) {
             int b = memory.size(0);
             int s = memory.size(1);
-            Tensor kv = memory.matmul(inProjWeight.slice(0, width, 3 * width).mT())
+            Tensor kv = project(memory, "in_proj_weight", width, 3 * width)
                     .add(inProjBias.slice(0, width, 3 * width));                          // (B, S, 2C)
             return new Tensor[] {heads(kv.slice(2, 0, width), b, s), heads(kv.slice(2, width, 2 * width), b, s)};
         }
@@ -311,6 +314,21 @@ public final class Seq2SeqTransformer extends EncoderDecoderModel {
     @Override
     public Options hyperparameters() {
         return config.toOptions();
+    }
+
+    /** Grows the shared embedding and fc (weight and bias). */
+    @Override
+    public Map<String, String> growVocabulary(int newSize) {
+        growRows(embedding, "weight", newSize);
+        growRows(fc, "weight", newSize);
+        growRows(fc, "bias", newSize);
+        Seq2SeqConfig c = config;
+        config = new Seq2SeqConfig(newSize, c.width(), c.heads(), c.encoderLayers(), c.decoderLayers(), c.feedForward(),
+                c.dropout(), c.activation(), c.normFirst(), c.layerNormEps(), c.positions(), c.maxLength());
+        Map<String, String> grown = new LinkedHashMap<>();
+        grown.put("embedding", "weight");
+        grown.put("fc", "weight");
+        return grown;
     }
 
     /** Sources and targets longer than the position table cannot be embedded; without positions, any length. */
