@@ -5,6 +5,7 @@
 module dev.kiln.api {
     exports dev.kiln.api;
     exports dev.kiln.api.backend;
+    exports dev.kiln.api.chat;
     exports dev.kiln.api.ops;
     exports dev.kiln.api.tensor;
     exports dev.kiln.api.nn;

@@ -14,5 +14,5 @@ module dev.kiln.trainer {
     uses dev.kiln.api.task.TaskProvider;
 
     provides dev.kiln.api.task.TaskProvider with dev.kiln.trainer.task.LanguageModelingTaskProvider,
-            dev.kiln.trainer.task.Seq2SeqTaskProvider;
+            dev.kiln.trainer.task.Seq2SeqTaskProvider, dev.kiln.trainer.task.InstructionTuningTaskProvider;
 }

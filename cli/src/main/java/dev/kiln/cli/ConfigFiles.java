@@ -65,14 +65,13 @@ final class ConfigFiles {
             String key = prefix + e.getKey();
             Object value = e.getValue();
             if (value instanceof Map<?, ?> nested) {
-                if (!prefix.isEmpty()) {
-                    throw new KilnException("config " + file + ": " + key + " nests too deep; sections hold plain "
-                            + "values");
-                }
-                flatten(key + ".", nested, flat, file);
+                flatten(key + ".", nested, flat, file);                // train: {lora: {r: 8}} is train.lora.r
+            } else if (value instanceof List<?> list && !prefix.isEmpty()
+                    && list.stream().noneMatch(v -> v == null || v instanceof Map<?, ?> || v instanceof List<?>)) {
+                flat.put(key, String.join(",", list.stream().map(ConfigFiles::plain).toList()));   // c_attn,c_fc
             } else if (value instanceof List<?> || value == null) {
-                throw new KilnException("config " + file + ": " + key + " must be a plain value, not "
-                        + (value == null ? "null" : "a list"));
+                throw new KilnException("config " + file + ": " + key + " must be a plain value or a list of them, "
+                        + "not " + (value == null ? "null" : "a list of lists or objects"));
             } else {
                 flat.put(key, plain(value));
             }

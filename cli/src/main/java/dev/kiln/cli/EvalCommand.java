@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.chat.ChatTemplate;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.model.BeamSearch;
 import dev.kiln.api.model.ModelKind;
@@ -8,10 +9,14 @@ import dev.kiln.api.task.Evaluation;
 import dev.kiln.api.task.Split;
 import dev.kiln.api.task.TextRecord;
 import dev.kiln.api.task.TokenSequence;
+import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.trainer.data.Corpus;
+import dev.kiln.trainer.data.InstructionEncoding;
+import dev.kiln.trainer.data.InstructionExample;
 import dev.kiln.trainer.data.PairEncoding;
 import dev.kiln.trainer.data.TextPair;
 import dev.kiln.trainer.eval.Evaluator;
+import dev.kiln.trainer.eval.InstructionEvaluator;
 import dev.kiln.trainer.eval.Seq2SeqEvaluator;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -23,7 +28,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code kiln eval}: scores a checkpoint on a text file or directory, read front to back. */
-@Command(name = "eval", description = "Loss, perplexity, bits per byte and next-token accuracy on a text.")
+@Command(name = "eval", description = "Loss, perplexity, bits per byte and next-token accuracy on a text; BLEU for "
+        + "seq2seq; exact match on instruction examples (sft).")
 final class EvalCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand
     Kiln kiln;
@@ -54,11 +60,34 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
+    @Option(names = "--task", paramLabel = "ID", description = "sft: score answers to instruction examples (JSONL "
+            + "in --data; default for a checkpoint an sft run wrote, with its validation split).")
+    String task;
+
+    @Option(names = "--template", paramLabel = "NAME", description = "sft: the chat template for a checkpoint that "
+            + "has none (chatml or alpaca; default chatml).")
+    String template;
+
+    @Option(names = "--generate", paramLabel = "N", defaultValue = "0", description = "sft: questions answered for "
+            + "exact match; 0: all.")
+    int generate;
+
+    @Option(names = "--show", paramLabel = "N", defaultValue = "0", description = "sft: print the first N answers.")
+    int show;
+
     @Override
     public Integer call() {
         try (LoadedModel loaded = model.load(kiln)) {
             if (loaded.model().kind() == ModelKind.ENCODER_DECODER) {
                 return evaluatePairs(loaded);
+            }
+            String taskId = task != null ? task : loaded.checkpoint().experiment().getOrDefault("task.id", "lm");
+            if (taskId.equals("sft")) {
+                return evaluateInstructions(loaded);
+            }
+            if (task != null && !task.equals("lm")) {
+                throw new KilnException("--task " + task + ": kiln eval scores lm (text), sft (instruction examples) "
+                        + "and, for encoder-decoders, seq2seq pairs");
             }
             if (data == null) {
                 throw new KilnException("--data is required for a " + loaded.model().modelId() + " model");
@@ -140,6 +169,70 @@ final class EvalCommand implements Callable<Integer> {
                     loaded.checkpoint().directory(), name, Seq2SeqCommands.describe(search), report.bleu().format(),
                     e.metric(Seq2SeqEvaluator.CHRF), 100 * e.metric(Seq2SeqEvaluator.EXACT_MATCH),
                     100 * e.metric(Seq2SeqEvaluator.TOKEN_ACCURACY), e.loss(), e.metric(Seq2SeqEvaluator.PERPLEXITY));
+        }
+        return 0;
+    }
+
+    /**
+     * Answers held-out instruction examples and reports exact match, token accuracy and the answer loss. A checkpoint
+     * without the template's special tokens (a base before fine-tuning) gets them added, its new rows at the mean.
+     */
+    private int evaluateInstructions(LoadedModel loaded) {
+        Map<String, String> experiment = loaded.checkpoint().experiment();
+        ChatTemplate chat = loaded.checkpoint().chatTemplate().orElseGet(() -> ChatTemplate.named(template != null
+                ? template : experiment.getOrDefault("task.template", "chatml")));
+        List<TextRecord> records;
+        String name;
+        if (data != null) {
+            Corpus corpus = Corpus.read(data);
+            records = corpus.lines();
+            name = corpus.name();
+        } else {
+            String path = experiment.getOrDefault("data.path", "");
+            if (path.isEmpty() || !"sft".equals(experiment.get("task.id"))) {
+                throw new KilnException("give --data PATH: JSONL instruction examples to answer");
+            }
+            Corpus corpus = Corpus.read(Path.of(path));
+            records = Corpus.split(corpus.lines(),
+                    Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1")), Split.VALIDATION);
+            name = corpus.name() + " (validation split, " + records.size() + " examples)";
+        }
+        List<InstructionExample> examples = records.stream().map(InstructionExample::parse).toList();
+        Tokenizer tokenizer = loaded.tokenizer().withSpecialTokens(chat.specialTokens());
+        if (loaded.model().vocabSize() < tokenizer.vocabSize()) {
+            loaded.model().growVocabulary(tokenizer.vocabSize());
+        }
+        int window = context != null ? context
+                : Integer.parseInt(experiment.getOrDefault("task.max_length", experiment.getOrDefault("train.context",
+                "256")));
+        window = Math.min(window, loaded.model().maxContext());
+        InstructionEncoding encoding = new InstructionEncoding(tokenizer, chat, false, window);
+        InstructionEvaluator.Report report = new InstructionEvaluator(encoding).evaluate(loaded.model(),
+                loaded.backend(), examples, batchSize, generate == 0 ? examples.size() : generate, 64);
+        Evaluation e = report.evaluation();
+        if (json) {
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("checkpoint", loaded.checkpoint().directory().toString());
+            result.put("data", name);
+            result.put("template", chat.id());
+            result.put("exact_match", e.metric(InstructionEvaluator.EXACT_MATCH));
+            result.put("token_accuracy", e.metric(InstructionEvaluator.TOKEN_ACCURACY));
+            result.put("loss", e.loss());
+            result.put("perplexity", e.metric(InstructionEvaluator.PERPLEXITY));
+            result.put("examples", (long) e.metric(InstructionEvaluator.EXAMPLES));
+            result.put("answered", (long) e.metric(InstructionEvaluator.ANSWERED));
+            kiln.out.println(Json.write(result));
+        } else {
+            kiln.out.printf(Locale.ROOT, "checkpoint      %s%ndata            %s%ntemplate        %s%n"
+                            + "exact match     %.2f%% of %d answered%ntoken accuracy  %.2f%%%n"
+                            + "loss            %.4f nats per answer token%nperplexity      %.3f%n",
+                    loaded.checkpoint().directory(), name, chat.id(), 100 * e.metric(InstructionEvaluator.EXACT_MATCH),
+                    (long) e.metric(InstructionEvaluator.ANSWERED), 100 * e.metric(InstructionEvaluator.TOKEN_ACCURACY),
+                    e.loss(), e.metric(InstructionEvaluator.PERPLEXITY));
+            for (String[] answer : report.answers().subList(0, Math.min(show, report.answers().size()))) {
+                kiln.out.printf(Locale.ROOT, "  expected %-30s got %s%n", "\"" + answer[0] + "\"",
+                        "\"" + answer[1] + "\"");
+            }
         }
         return 0;
     }

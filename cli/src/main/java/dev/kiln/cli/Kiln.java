@@ -7,9 +7,9 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * {@code kiln}: the entry point. Subcommands do the work; this class holds what they share — where plugins come from,
@@ -17,7 +17,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Kiln.Version.class,
         description = "Train, evaluate, sample and compare small language models.",
-        subcommands = {TrainCommand.class, GenerateCommand.class, EvalCommand.class, TokenizerCommand.class,
+        subcommands = {TrainCommand.class, GenerateCommand.class, EvalCommand.class, MergeCommand.class,
+                ChatCommand.class, TokenizerCommand.class,
                 PluginsCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Kiln implements Callable<Integer> {
     @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,

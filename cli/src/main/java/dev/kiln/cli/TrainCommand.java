@@ -9,6 +9,7 @@ import dev.kiln.trainer.data.Corpus;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -87,6 +88,7 @@ final class TrainCommand implements Callable<Integer> {
                     experiment = experiment.with(ConfigFiles.read(config));
                 }
                 experiment = experiment.with(layered);
+                pretrainBaseIfMissing(trainer, experiment);
                 Path runDirectory = out != null ? out : Path.of("runs", experiment.id("model") + "-"
                         + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
                 result = trainer.train(experiment, bundledCorpus(), runDirectory);
@@ -94,6 +96,28 @@ final class TrainCommand implements Callable<Integer> {
             report(result);
         }
         return 0;
+    }
+
+    /**
+     * train.init_config: when the base named by train.init_from does not exist yet, trains it first from that config
+     * (layered over the bundled experiment, as a --config would be) into the init_from directory.
+     */
+    private void pretrainBaseIfMissing(Trainer trainer, ExperimentConfig experiment) {
+        String initFrom = experiment.get("train.init_from");
+        String initConfig = experiment.get("train.init_config");
+        if (initFrom.isEmpty() || initConfig.isEmpty() || Files.exists(Path.of(initFrom))) {
+            return;
+        }
+        kiln.out.println("kiln: the base " + initFrom + " does not exist yet: training it first with " + initConfig);
+        ExperimentConfig base = ExperimentConfig.defaults().with(bundledExperiment())
+                .with(ConfigFiles.read(Path.of(initConfig)));
+        TrainingResult result = trainer.train(base, bundledCorpus(), Path.of(initFrom));
+        if (result.stopReason() == TrainingResult.StopReason.INTERRUPTED) {
+            throw new KilnException("training the base " + initFrom + " was interrupted; "
+                    + "finish it (kiln train --resume " + initFrom + "), then run this command again");
+        }
+        report(result);
+        kiln.out.println("kiln: base ready; fine-tuning from " + initFrom);
     }
 
     private void report(TrainingResult result) {

@@ -37,7 +37,7 @@ class ConformanceTest {
 
     @Test
     void theBuildProvidesExactlyTheseTasks() {
-        assertEquals(Set.of("lm", "seq2seq"), Set.copyOf(PluginRegistry.load("task", TaskProvider.class, ModuleLayer.boot()).ids()));
+        assertEquals(Set.of("lm", "seq2seq", "sft"), Set.copyOf(PluginRegistry.load("task", TaskProvider.class, ModuleLayer.boot()).ids()));
     }
 
     @Test

@@ -45,7 +45,12 @@ public final class ExperimentConfig {
             "log_every", "10",          // steps between metrics lines
             "sample_tokens", "200",     // tokens sampled at the end of the run
             "sample_prompt", "\n",
-            "init_from", "");           // a checkpoint whose weights and tokenizer start a fine-tuning run
+            "init_from", "",            // a checkpoint whose weights and tokenizer start a fine-tuning run
+            "init_config", "",          // a config that trains init_from first when it does not exist yet (kiln train)
+            "lora.r", "0",              // LoRA rank; 0: full fine-tuning (every weight trains)
+            "lora.alpha", "16",         // LoRA's lora_alpha: the update is scaled by alpha / r
+            "lora.dropout", "0",        // dropout on the adapters' inputs
+            "lora.target_modules", ""); // module (or parameter) name suffixes, e.g. c_attn,c_proj,c_fc for gpt
 
     private static final Map<String, String> DATA_DEFAULTS = defaults(
             "path", "",                 // a text file or a directory of them; empty: the corpus the caller supplies

@@ -9,6 +9,7 @@ import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.trainer.data.Corpus;
 import dev.kiln.trainer.data.TokenStream;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -23,7 +24,11 @@ final class RunData implements TaskData {
     private TokenStream stream;
     private List<TextRecord> records;
 
-    RunData(Corpus corpus, double valFraction, Tokenizer tokenizer, Supplier<TokenStream> streamLoader) {
+    private final Consumer<String> notes;
+
+    RunData(Corpus corpus, double valFraction, Tokenizer tokenizer, Supplier<TokenStream> streamLoader,
+            Consumer<String> notes) {
+        this.notes = notes;
         this.corpus = corpus;
         this.valFraction = valFraction;
         this.tokenizer = tokenizer;
@@ -63,6 +68,11 @@ final class RunData implements TaskData {
             stream = streamLoader.get();
         }
         return stream;
+    }
+
+    @Override
+    public void note(String message) {
+        notes.accept(message);
     }
 
     /** Whether a task asked for the token stream. */

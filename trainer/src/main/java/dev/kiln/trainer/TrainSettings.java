@@ -1,6 +1,7 @@
 package dev.kiln.trainer;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.nn.LoraConfig;
 import dev.kiln.api.optim.Adam;
 import dev.kiln.api.optim.LrSchedule;
 import dev.kiln.api.optim.Optimizer;
@@ -8,6 +9,7 @@ import dev.kiln.api.optim.ParamGroup;
 import dev.kiln.api.optim.Sgd;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Tensor;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -16,7 +18,8 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
                             String schedule, String optimizer, double weightDecay, double beta1, double beta2,
                             double momentum, double gradClip,
                             int evalEvery, int evalTokens, int keep, long seed, double timeBudgetSeconds, int patience,
-                            int maxBadSteps, int logEvery, int sampleTokens, String samplePrompt, String initFrom) {
+                            int maxBadSteps, int logEvery, int sampleTokens, String samplePrompt, String initFrom,
+                            LoraConfig lora) {
     public TrainSettings {
         require(steps >= 1, "train.steps must be at least 1, got " + steps);
         require(batchSize >= 1, "train.batch_size must be at least 1, got " + batchSize);
@@ -74,7 +77,24 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
                 o.intOption("eval_every"), o.intOption("eval_tokens"), o.intOption("keep"),
                 Long.parseLong(o.string("seed", "0").trim()), o.doubleOption("time_budget", 0), o.intOption("patience"),
                 o.intOption("max_bad_steps"), o.intOption("log_every"), o.intOption("sample_tokens"),
-                o.string("sample_prompt", ""), o.string("init_from", ""));
+                o.string("sample_prompt", ""), o.string("init_from", ""), lora(o));
+    }
+
+    /** train.lora.*: null when lora.r is 0 (full fine-tuning). */
+    private static LoraConfig lora(Options o) {
+        int rank = o.intOption("lora.r", 0);
+        if (rank == 0) {
+            return null;
+        }
+        List<String> targets = Arrays.stream(o.string("lora.target_modules", "").split(","))
+                .map(String::trim).filter(t -> !t.isEmpty()).toList();
+        if (targets.isEmpty()) {
+            throw new KilnException("train.lora.target_modules is empty; name the projections LoRA adapts (for gpt: "
+                    + "c_attn,c_proj,c_fc; for lstm: weight_ih_l0,weight_hh_l0,…; for seq2seq: in_proj_weight,"
+                    + "linear1,linear2,out_proj)");
+        }
+        return new LoraConfig(rank, o.doubleOption("lora.alpha", 16), (float) o.doubleOption("lora.dropout", 0),
+                targets);
     }
 
     private static double orDefault(Options o, String key, double fallback) {

@@ -3,15 +3,18 @@ package dev.kiln.trainer;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.BackendProvider;
+import dev.kiln.api.chat.ChatTemplate;
 import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.model.ModelKind;
 import dev.kiln.api.model.ModelProvider;
 import dev.kiln.api.model.Sampling;
 import dev.kiln.api.model.TextGeneration;
-import dev.kiln.api.model.ModelKind;
+import dev.kiln.api.nn.LoraConfig;
 import dev.kiln.api.optim.LrSchedule;
 import dev.kiln.api.optim.Optimizer;
+import dev.kiln.api.peft.PeftAdapter;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.task.Batch;
 import dev.kiln.api.task.BatchStream;
@@ -127,7 +130,15 @@ public final class Trainer {
                 ? new TokenizerSource(initial.loadTokenizer(plugins.tokenizers().get(initial.tokenizerId())),
                         initial.directory().resolve(Checkpoint.TOKENIZER))
                 : tokenizer(config, corpus, data.valFraction(), cache);
-        Tokenizer tokenizer = source.tokenizer();
+        Tokenizer loaded = source.tokenizer();
+        Tokenizer tokenizer = loaded.withSpecialTokens(taskProvider.specialTokens(config.pluginOptions("task")));
+        if (tokenizer != loaded) {
+            List<String> added = tokenizer.specialTokens().keySet().stream()
+                    .filter(t -> !loaded.specialTokens().containsKey(t)).toList();
+            listener.onMessage("tokenizer: added the special tokens " + added + " the " + taskProvider.id()
+                    + " task writes (vocabulary " + loaded.vocabSize() + " → " + tokenizer.vocabSize() + ")");
+            source = new TokenizerSource(tokenizer, source.file());
+        }
         String tokenizerDigest = source.digest();
         RunData runData = new RunData(corpus, data.valFraction(), tokenizer, () -> {
             TokenStream tokens = TokenStream.load(corpus, data.valFraction(), tokenizer, tokenizerDigest, cache);
@@ -135,7 +146,7 @@ public final class Trainer {
                     + tokens.validation().limit() + " validation tokens (" + tokenizer.id() + ", vocabulary "
                     + tokenizer.vocabSize() + (tokens.reused() ? ", cached" : "") + ")");
             return tokens;
-        });
+        }, listener::onMessage);
         Task task = taskProvider.create(runData, config.pluginOptions("task"));
 
         Backend backend = backendProvider.create(config.pluginOptions("backend"));
@@ -153,10 +164,18 @@ public final class Trainer {
         LanguageModel model = initial != null
                 ? initial.loadModel(plugins.models().get(initial.modelId()), backend, generator)
                 : newModel(config, tokenizer, backend, generator);
+        int baseVocabulary = model.vocabSize();
+        Map<String, String> grownTables = Map.of();
         if (model.vocabSize() < tokenizer.vocabSize()) {
-            throw new KilnException("model vocab_size " + model.vocabSize() + " is smaller than the tokenizer's "
-                    + tokenizer.vocabSize());
+            if (initial == null || resumed != null) {
+                throw new KilnException("model vocab_size " + model.vocabSize() + " is smaller than the tokenizer's "
+                        + tokenizer.vocabSize());
+            }
+            grownTables = model.growVocabulary(tokenizer.vocabSize());
+            listener.onMessage("model: vocabulary grown from " + baseVocabulary + " to " + model.vocabSize()
+                    + " tokens (new embedding rows start at the mean of the old ones)");
         }
+        Checkpoint.Adapter adapter = lora(settings, resumed, initial, model, generator, grownTables, baseVocabulary);
         if (settings.context() > model.maxContext()) {
             throw new KilnException("train.context " + settings.context() + " is longer than the " + model.modelId()
                     + " model accepts (" + model.maxContext() + "); lower train.context or raise the model's context "
@@ -169,7 +188,17 @@ public final class Trainer {
                     ? ": train it with the task seq2seq on paired data (data.path: JSONL with source and target, or "
                     + "TSV), as examples/numbers-to-words/config.yaml does" : ""));
         }
-        Optimizer optimizer = settings.createOptimizer(model.namedParameters());
+        Map<String, Tensor> trainable = model.namedTrainableParameters();
+        Optimizer optimizer = settings.createOptimizer(trainable);
+        long trainableCount = trainable.values().stream().mapToLong(Tensor::numel).sum();
+        long stateFloats = trainableCount * switch (settings.optimizer()) {
+            case "sgd" -> settings.momentum() > 0 ? 1 : 0;
+            default -> 2;                                                  // Adam's first and second moments
+        };
+        listener.onMessage(String.format("parameters: %,d trainable of %,d (%.2f %%); optimizer state %,d floats",
+                trainableCount, model.parameterCount(), 100.0 * trainableCount / model.parameterCount(), stateFloats));
+        ChatTemplate template = task.chatTemplate().orElseGet(() -> initial == null ? null
+                : initial.chatTemplate().orElse(null));
         BatchStream batches = task.trainBatches(settings.batchSize(), settings.context(), settings.seed(), 0, 1);
         TrainingStep trainingStep = new TrainingStep(model, task::loss, optimizer).clipGradients(settings.gradClip())
                 .measureGradientNorm(true);
@@ -281,7 +310,7 @@ public final class Trainer {
                             + " tokens", metrics.trainLoss(), metrics.validationLoss());
                     TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
                             batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
-                    lastCheckpoint = save(store, step, best, model, tokenizer, config, state);
+                    lastCheckpoint = save(store, step, best, model, tokenizer, config, state, template, adapter);
                     if (settings.patience() > 0 && sinceBest >= settings.patience()) {
                         reason = TrainingResult.StopReason.EARLY_STOPPING;
                         listener.onMessage("stopping early: no improvement in " + sinceBest + " evaluations (best "
@@ -300,7 +329,7 @@ public final class Trainer {
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
                 TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
                         batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
-                lastCheckpoint = save(store, step, false, model, tokenizer, config, state);
+                lastCheckpoint = save(store, step, false, model, tokenizer, config, state, template, adapter);
             }
         }
         String sample = reason == TrainingResult.StopReason.INTERRUPTED || model.kind() != ModelKind.DECODER ? ""
@@ -313,10 +342,49 @@ public final class Trainer {
         return String.format("step-%07d", step);
     }
 
+    /**
+     * With train.lora.r set: a fresh adapter on the init_from model (base frozen; rows added to the vocabulary stay
+     * trainable), or, when resuming, the adapter the checkpoint brought back. Null for full fine-tuning.
+     */
+    private Checkpoint.Adapter lora(TrainSettings settings, Checkpoint resumed, Checkpoint initial, LanguageModel model,
+                                    Generator generator, Map<String, String> grownTables, int baseVocabulary) {
+        LoraConfig lora = settings.lora();
+        if (resumed != null) {
+            if (resumed.isAdapter() != (lora != null)) {
+                throw new KilnException("checkpoint " + resumed.directory() + (resumed.isAdapter()
+                        ? " holds a LoRA adapter, but train.lora.r is 0" : " holds full weights, but train.lora.r is set")
+                        + "; resume with the run's own train.lora settings");
+            }
+            if (lora == null) {
+                return null;
+            }
+            Path base = resumed.base().orElseThrow();
+            return new Checkpoint.Adapter(lora, base, Checkpoint.weightsDigest(base));
+        }
+        if (lora == null) {
+            return null;
+        }
+        if (initial == null) {
+            throw new KilnException("train.lora.r is set but train.init_from is empty: LoRA adapts a trained model; "
+                    + "name its checkpoint in train.init_from");
+        }
+        if (initial.isAdapter()) {
+            throw new KilnException("train.init_from " + initial.directory() + " is a LoRA checkpoint; merge it into "
+                    + "its base first (kiln merge --checkpoint " + initial.directory() + " --out DIR)");
+        }
+        List<LoraConfig.Target> targets = lora.apply(model, generator);
+        PeftAdapter.attachTokenRows(model, grownTables, baseVocabulary);
+        listener.onMessage("lora: r=" + lora.rank() + ", alpha " + lora.alpha() + ", on " + targets.size()
+                + " projections (" + String.join(", ", lora.targetModules()) + ")" + (grownTables.isEmpty() ? ""
+                : "; the " + (model.vocabSize() - baseVocabulary) + " new token rows train too"));
+        return new Checkpoint.Adapter(lora, initial.directory(), Checkpoint.weightsDigest(initial.directory()));
+    }
+
     private Path save(CheckpointStore store, int step, boolean best, LanguageModel model, Tokenizer tokenizer,
-                      ExperimentConfig config, TrainingState state) {
+                      ExperimentConfig config, TrainingState state, ChatTemplate template,
+                      Checkpoint.Adapter adapter) {
         Path written = store.save(step, best, target -> Checkpoint.write(target, model, tokenizer, config.asMap(),
-                state));
+                state, template, adapter));
         listener.onCheckpoint(step, written);
         return written;
     }

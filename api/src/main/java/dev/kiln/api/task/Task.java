@@ -1,8 +1,10 @@
 package dev.kiln.api.task;
 
 import dev.kiln.api.backend.Backend;
+import dev.kiln.api.chat.ChatTemplate;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelKind;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -24,6 +26,14 @@ public interface Task {
      * {@code worldSize} (each global batch is worldSize × batchSize rows; rank r takes its own slice of it).
      */
     BatchStream trainBatches(int batchSize, int context, long seed, int rank, int worldSize);
+
+    /**
+     * The chat template the task renders examples with: saved with the checkpoints (as {@code chat_template} in
+     * {@code tokenizer_config.json}) so that generation and chat render prompts the same way. By default none.
+     */
+    default Optional<ChatTemplate> chatTemplate() {
+        return Optional.empty();
+    }
 
     /** The loss of a batch as a sum over scored targets and their count. */
     Loss loss(LanguageModel model, Batch batch);

@@ -24,4 +24,8 @@ public interface TaskData {
      * resumed run or a second run reuses it; the text split falls at {@code data.val_fraction} of the characters.
      */
     TokenSequence tokens(Split split);
+
+    /** A line for the run's log (what the task made of the data: examples kept, cut, dropped). */
+    default void note(String message) {
+    }
 }

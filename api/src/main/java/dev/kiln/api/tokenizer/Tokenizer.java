@@ -35,6 +35,18 @@ public interface Tokenizer {
      */
     void save(Path file);
 
+    /**
+     * This vocabulary with {@code tokens} added as special tokens where it lacks them, at the next free ids in the
+     * order given (existing ones keep their ids); this tokenizer itself is unchanged. A model trained on the old
+     * vocabulary grows to the new size ({@code LanguageModel.growVocabulary}). By default a tokenizer cannot.
+     */
+    default Tokenizer withSpecialTokens(List<String> tokens) {
+        if (specialTokens().keySet().containsAll(tokens)) {
+            return this;
+        }
+        throw new dev.kiln.api.KilnException("tokenizer " + id() + " cannot add special tokens " + tokens);
+    }
+
     /** Encodes many documents in parallel (ordinary encoding); the result keeps the input order. */
     default List<int[]> encodeBatch(List<String> texts) {
         return texts.parallelStream().map(this::encode).toList();

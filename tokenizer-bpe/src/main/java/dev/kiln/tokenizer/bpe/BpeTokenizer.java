@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -82,6 +83,26 @@ public final class BpeTokenizer implements Tokenizer {
     @Override
     public int vocabSize() {
         return tokenBytes.length;
+    }
+
+    @Override
+    public Tokenizer withSpecialTokens(List<String> tokens) {
+        Map<String, Integer> grown = new LinkedHashMap<>(special);
+        int next = tokenBytes.length;
+        for (String token : tokens) {
+            if (token.isEmpty()) {
+                throw new KilnException("bpe: a special token cannot be empty");
+            }
+            if (!grown.containsKey(token)) {
+                grown.put(token, next++);
+            }
+        }
+        if (grown.size() == special.size()) {
+            return this;
+        }
+        byte[][] mergeable = tokenBytes.clone();
+        special.values().forEach(id -> mergeable[id] = null);
+        return new BpeTokenizer(mergeable, grown, patternSource);
     }
 
     /** Writes a Hugging Face tokenizer.json. */

@@ -3,6 +3,7 @@ package dev.kiln.tokenizer.bpe;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.tokenizer.Tokenizer;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -53,5 +54,11 @@ public final class NormalizingTokenizer implements Tokenizer {
                     + "keeps its normalizer in tokenizer.json");
         }
         HuggingFaceFiles.writeTokenizerJson(bpe, normalizer, file);
+    }
+
+    @Override
+    public Tokenizer withSpecialTokens(List<String> tokens) {
+        Tokenizer grown = inner.withSpecialTokens(tokens);
+        return grown == inner ? this : new NormalizingTokenizer(grown, normalizer);
     }
 }

@@ -2,22 +2,29 @@ package dev.kiln.trainer.checkpoint;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
+import dev.kiln.api.chat.ChatTemplate;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.io.SafeTensors;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.ModelProvider;
+import dev.kiln.api.nn.LoraConfig;
 import dev.kiln.api.optim.OptimizerState;
+import dev.kiln.api.peft.PeftAdapter;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
 import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.api.tokenizer.TokenizerProvider;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.Comparator;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -36,6 +43,15 @@ public final class Checkpoint {
     public static final String WEIGHTS = "model.safetensors";
     public static final String TOKENIZER = "tokenizer.json";
     public static final String STATE = "training_state.safetensors";
+    /** Hugging Face's tokenizer settings; Kiln writes the chat template there. */
+    public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
+
+    /**
+     * What makes a checkpoint a LoRA checkpoint: the adapter's config and the base it adapts (the base's directory
+     * and the SHA-256 of its weights file), whose weights it does not copy.
+     */
+    public record Adapter(LoraConfig config, Path base, String baseDigest) {
+    }
     private static final int FORMAT = 1;
 
     private final Path directory;
@@ -44,9 +60,13 @@ public final class Checkpoint {
     private final String tokenizerId;
     private final int step;
     private final Map<String, String> experiment;
+    private final Path base;
+    private final String baseDigest;
 
     private Checkpoint(Path directory, String modelId, Options hyperparameters, String tokenizerId, int step,
-                       Map<String, String> experiment) {
+                       Map<String, String> experiment, Path base, String baseDigest) {
+        this.base = base;
+        this.baseDigest = baseDigest;
         this.directory = directory;
         this.modelId = modelId;
         this.hyperparameters = hyperparameters;
@@ -58,6 +78,16 @@ public final class Checkpoint {
     /** Writes a checkpoint to {@code target}, replacing what is there only once the new one is complete. */
     public static void write(Path target, LanguageModel model, Tokenizer tokenizer, Map<String, String> experiment,
                              TrainingState state) {
+        write(target, model, tokenizer, experiment, state, null, null);
+    }
+
+    /**
+     * The same, with the chat template the model was tuned with (null: none) and, for a LoRA run, the adapter and its
+     * base (null: the whole model's weights): a LoRA checkpoint holds {@code adapter_config.json} and
+     * {@code adapter_model.safetensors}, PEFT's files, and names its base instead of copying it.
+     */
+    public static void write(Path target, LanguageModel model, Tokenizer tokenizer, Map<String, String> experiment,
+                             TrainingState state, ChatTemplate template, Adapter adapter) {
         Path parent = target.toAbsolutePath().getParent();
         Path temporary = null;
         try {
@@ -72,12 +102,31 @@ public final class Checkpoint {
             config.put("tokenizer", tokenizer.id());
             config.put("step", state == null ? 0 : state.step());
             config.put("experiment", new TreeMap<>(experiment));
+            if (adapter != null) {
+                Map<String, Object> base = new LinkedHashMap<>();
+                base.put("path", adapter.base().toAbsolutePath().normalize().toString());
+                base.put("sha256", adapter.baseDigest());
+                config.put("base", base);
+            }
             Files.writeString(temporary.resolve(CONFIG), Json.write(config), StandardCharsets.UTF_8);
 
-            SafeTensors.Writer weights = SafeTensors.writer().metadata("format", "pt");
-            model.namedParameters().forEach((name, p) -> weights.floats(name, p.toFloatArray(), p.shape()));
-            weights.write(temporary.resolve(WEIGHTS));
+            if (adapter != null) {
+                PeftAdapter.of(model, adapter.config(), adapter.base().toAbsolutePath().normalize().toString())
+                        .save(temporary, model);
+            } else {
+                SafeTensors.Writer weights = SafeTensors.writer().metadata("format", "pt");
+                model.namedParameters().forEach((name, p) -> weights.floats(name, p.toFloatArray(), p.shape()));
+                weights.write(temporary.resolve(WEIGHTS));
+            }
             tokenizer.save(temporary.resolve(TOKENIZER));
+            if (template != null) {
+                Map<String, Object> tokenizerConfig = new LinkedHashMap<>();
+                tokenizerConfig.put("chat_template", template.jinja());
+                tokenizerConfig.put("eos_token", template.stopToken());
+                tokenizerConfig.put("tokenizer_class", "PreTrainedTokenizerFast");
+                Files.writeString(temporary.resolve(TOKENIZER_CONFIG), Json.write(tokenizerConfig),
+                        StandardCharsets.UTF_8);
+            }
             if (state != null) {
                 writeState(temporary.resolve(STATE), state);
             }
@@ -126,10 +175,12 @@ public final class Checkpoint {
         if (!Files.isDirectory(directory)) {
             throw new KilnException("checkpoint " + directory + " does not exist or is not a directory");
         }
-        for (String name : new String[] {CONFIG, WEIGHTS, TOKENIZER}) {
+        boolean adapter = Files.isRegularFile(directory.resolve(PeftAdapter.CONFIG));
+        for (String name : new String[] {CONFIG, adapter ? PeftAdapter.WEIGHTS : WEIGHTS, TOKENIZER}) {
             if (!Files.isRegularFile(directory.resolve(name))) {
                 throw new KilnException("checkpoint " + directory + " has no " + name + "; a Kiln checkpoint holds "
-                        + CONFIG + ", " + WEIGHTS + " and " + TOKENIZER);
+                        + CONFIG + ", " + WEIGHTS + " (or a LoRA adapter's " + PeftAdapter.CONFIG + " and "
+                        + PeftAdapter.WEIGHTS + ") and " + TOKENIZER);
             }
         }
         Path configFile = directory.resolve(CONFIG);
@@ -152,7 +203,18 @@ public final class Checkpoint {
             map.forEach((k, v) -> experiment.put((String) k, String.valueOf(v)));
         }
         int step = config.get("step") instanceof Number n ? n.intValue() : 0;
-        return new Checkpoint(directory, model, new Options(hyperparameters), tokenizer, step, experiment);
+        Path base = null;
+        String baseDigest = "";
+        if (adapter) {
+            if (!(config.get("base") instanceof Map<?, ?> b) || !(b.get("path") instanceof String path)) {
+                throw new KilnException(configFile + " belongs to a LoRA checkpoint but names no base (\"base\": "
+                        + "{\"path\": …}); load the adapter onto its base with the adapter's own tools");
+            }
+            base = Path.of(path);
+            baseDigest = b.get("sha256") instanceof String d ? d : "";
+        }
+        return new Checkpoint(directory, model, new Options(hyperparameters), tokenizer, step, experiment, base,
+                baseDigest);
     }
 
     /**
@@ -162,6 +224,9 @@ public final class Checkpoint {
     public LanguageModel loadModel(ModelProvider provider, Backend backend, Generator generator) {
         if (!provider.id().equals(modelId)) {
             throw new KilnException("checkpoint " + directory + " holds a " + modelId + " model, not " + provider.id());
+        }
+        if (base != null) {
+            return loadAdapted(provider, backend, generator);
         }
         LanguageModel model = provider.create(backend, hyperparameters, generator);
         SafeTensors weights = SafeTensors.read(directory.resolve(WEIGHTS));
@@ -185,6 +250,76 @@ public final class Checkpoint {
         }
         model.loadStateDict(values, shapes);
         return model;
+    }
+
+    /** The base's weights with this checkpoint's adapter attached; a base that changed or is gone is an error. */
+    private LanguageModel loadAdapted(ModelProvider provider, Backend backend, Generator generator) {
+        Checkpoint baseCheckpoint;
+        try {
+            baseCheckpoint = open(base);
+        } catch (KilnException e) {
+            throw new KilnException("LoRA checkpoint " + directory + " adapts the base " + base + ", which cannot be "
+                    + "opened: " + e.getMessage());
+        }
+        if (baseCheckpoint.isAdapter()) {
+            throw new KilnException("the base " + base + " of " + directory + " is itself a LoRA checkpoint; merge it "
+                    + "first (kiln merge)");
+        }
+        String digest = weightsDigest(base);
+        if (!baseDigest.isEmpty() && !baseDigest.equals(digest)) {
+            throw new KilnException("the base " + base + " of LoRA checkpoint " + directory + " has changed since "
+                    + "the adapter was trained (its " + WEIGHTS + " has SHA-256 " + digest + ", the adapter expects "
+                    + baseDigest + ")");
+        }
+        LanguageModel model = baseCheckpoint.loadModel(provider, backend, generator);
+        PeftAdapter.read(directory).attach(model, generator);
+        return model;
+    }
+
+    /** Whether this is a LoRA checkpoint (an adapter over a base). */
+    public boolean isAdapter() {
+        return base != null;
+    }
+
+    /** The base a LoRA checkpoint adapts. */
+    public Optional<Path> base() {
+        return Optional.ofNullable(base);
+    }
+
+    /** The SHA-256 of a checkpoint's weights file, what a LoRA checkpoint records of its base. */
+    public static String weightsDigest(Path checkpoint) {
+        try (InputStream in = Files.newInputStream(checkpoint.resolve(WEIGHTS))) {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[1 << 16];
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                sha.update(buffer, 0, n);
+            }
+            return HexFormat.of().formatHex(sha.digest());
+        } catch (IOException e) {
+            throw new KilnException("cannot read " + checkpoint.resolve(WEIGHTS) + ": " + e.getMessage(), e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * The chat template saved with this checkpoint ({@code chat_template} in {@code tokenizer_config.json}); none when
+     * the file or the key is missing. A template Kiln does not render is an error naming it.
+     */
+    public Optional<ChatTemplate> chatTemplate() {
+        Path file = directory.resolve(TOKENIZER_CONFIG);
+        if (!Files.isRegularFile(file)) {
+            return Optional.empty();
+        }
+        try {
+            Object parsed = Json.parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+            if (parsed instanceof Map<?, ?> map && map.get("chat_template") instanceof String jinja) {
+                return Optional.of(ChatTemplate.fromJinja(jinja));
+            }
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new KilnException("cannot read " + file + ": " + e.getMessage(), e);
+        }
     }
 
     public Tokenizer loadTokenizer(TokenizerProvider provider) {
