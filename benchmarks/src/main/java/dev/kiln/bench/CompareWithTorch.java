@@ -44,6 +44,7 @@ public final class CompareWithTorch {
                         "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
                 case "gen" -> generation();
                 case "seq2seq" -> seq2seq();
+                case "lora" -> lora();
                 case "opencl" -> backends();
                 case "tok" -> tokenizer();
                 case "tok100mb" -> {
@@ -54,7 +55,7 @@ public final class CompareWithTorch {
                             r.iterator().next().getPrimaryResult().getScoreError() / 1000);
                 }
                 default -> throw new IllegalArgumentException("unknown workload '" + workload
-                        + "'; known: gemm, elementwise, lstm, gpt, gen, seq2seq, opencl, tok, tok100mb");
+                        + "'; known: gemm, elementwise, lstm, gpt, gen, seq2seq, lora, opencl, tok, tok100mb");
             }
         }
     }
@@ -113,6 +114,35 @@ public final class CompareWithTorch {
         System.out.printf(Locale.ROOT, "FMA peak in the same run (%d threads, %d independent vector FMA chains each): "
                 + "%.1f GFLOP/s%n", FmaPeakBenchmark.THREADS, FmaPeakBenchmark.CHAINS, peak);
         System.out.print(table);
+    }
+
+    /** The gpt-mini fine-tuning step in full and with LoRA r = 8, in one JMH run: tokens/s, counts and the ratio. */
+    private static void lora() throws RunnerException {
+        Collection<RunResult> results = new Runner(options(LoraStepBenchmark.class.getSimpleName() + "\\.").build())
+                .run();
+        Map<String, double[]> perMode = new LinkedHashMap<>();
+        for (RunResult r : results) {
+            double ms = r.getPrimaryResult().getScore();
+            perMode.put(r.getParams().getParam("mode"), new double[] {ms, r.getPrimaryResult().getScoreError()});
+        }
+        Map<String, long[]> counts = LoraStepBenchmark.counts();
+        int tokens = GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME;
+        System.out.println();
+        System.out.println("lora: gpt-mini fine-tuning step (batch 16 × 128, Adam), full vs LoRA r = 8 on c_attn, c_proj,"
+                + " c_fc");
+        System.out.println("| mode | ms per step | tokens/s | trainable parameters | Adam state (floats) |");
+        System.out.println("|---|---|---|---|---|");
+        for (String mode : List.of("full", "lora", "frozen")) {
+            double[] ms = perMode.get(mode);
+            long[] c = counts.get(mode);
+            System.out.printf(Locale.ROOT, "| %s | %.1f ± %.1f | %.0f | %s | %s |%n", mode, ms[0], ms[1],
+                    tokens / (ms[0] * 1e-3), c == null ? "— (bound: every dX, no dW)"
+                            : String.format(Locale.ROOT, "%,d (%.2f %%)", c[0], 100.0 * c[0] / counts.get("full")[0]),
+                    c == null ? "—" : String.format(Locale.ROOT, "%,d", c[1]));
+        }
+        System.out.printf(Locale.ROOT, "LoRA / full tokens/s: %.2f×; frozen / full (what LoRA could reach at most): "
+                + "%.2f×%n", perMode.get("full")[0] / perMode.get("lora")[0],
+                perMode.get("full")[0] / perMode.get("frozen")[0]);
     }
 
     /** gemm n = 1024 and the gpt-mini step on the cpu and opencl backends in one JMH run, with opencl / cpu. */

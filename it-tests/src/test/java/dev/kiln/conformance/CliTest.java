@@ -98,6 +98,112 @@ class CliTest {
         assertEquals(400L, ((Number) report.get("pairs")).longValue());
     }
 
+    /** Short instruction examples in all three formats, answerable by a tiny model's 32-token context. */
+    private static Path instructions(Path dir) throws IOException {
+        List<String> lines = new ArrayList<>();
+        String[] names = {"ROMEO", "JULIET", "HAMLET", "LEAR"};
+        for (int i = 0; i < 96; i++) {
+            String name = names[i % names.length];
+            lines.add(switch (i % 3) {
+                case 0 -> "{\"messages\": [{\"role\": \"user\", \"content\": \"Name " + i % 4 + "?\"}, "
+                        + "{\"role\": \"assistant\", \"content\": \"" + name + "\"}]}";
+                case 1 -> "{\"instruction\": \"Name " + i % 4 + "?\", \"output\": \"" + name + "\"}";
+                default -> "{\"prompt\": \"Name " + i % 4 + "? \", \"completion\": \"" + name + "\"}";
+            });
+        }
+        Path file = dir.resolve("instructions.jsonl");
+        Files.write(file, lines);
+        return file;
+    }
+
+    /**
+     * Instruction fine-tuning from the command line: pre-train, LoRA sft (adapter files and no copy of the base),
+     * evaluate, merge (same scores), resume, a changed base refused, and kiln chat driven through a pseudo-terminal.
+     */
+    @Test
+    void loraInstructionTuningMergesEvaluatesResumesAndChats(@TempDir Path dir) throws Exception {
+        Path base = dir.resolve("base");
+        Path cache = dir.resolve("cache");
+        Outcome pretrain = kiln(args(List.of("train", "--data", corpus.toString(), "--out", base.toString(),
+                "train.steps=10", "train.eval_every=10", "train.sample_tokens=0"), tiny(cache)));
+        assertEquals(0, pretrain.code(), pretrain.err());
+        Path data = instructions(dir);
+        Path lora = dir.resolve("lora");
+        Outcome tune = kiln(args(List.of("train", "--task", "sft", "--data", data.toString(), "--out", lora.toString(),
+                "train.init_from=" + base, "train.lora.r=4", "train.lora.target_modules=c_attn,c_proj,c_fc",
+                "train.steps=8", "train.eval_every=8", "task.eval_generate=4", "train.sample_tokens=0"), tiny(cache)));
+        assertEquals(0, tune.code(), tune.err());
+        assertTrue(tune.out().contains("added the special tokens [<|im_start|>, <|im_end|>]"), tune.out());
+        assertTrue(tune.out().contains("lora: r=4") && tune.out().contains("trainable of"), tune.out());
+        assertTrue(tune.out().contains("exact match"), tune.out());
+        Path checkpoint;
+        try (Stream<Path> list = Files.list(lora.resolve("checkpoints"))) {
+            checkpoint = list.filter(p -> p.getFileName().toString().startsWith("step-")).findFirst().orElseThrow();
+        }
+        for (String file : List.of("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                "tokenizer_config.json", "config.json")) {
+            assertTrue(Files.isRegularFile(checkpoint.resolve(file)), file);
+        }
+        assertFalse(Files.exists(checkpoint.resolve("model.safetensors")), "a LoRA checkpoint does not copy its base");
+        assertTrue(Files.readString(checkpoint.resolve("tokenizer_config.json")).contains("<|im_start|>"));
+
+        Outcome chatless = kiln("chat", "--checkpoint", base.toString());
+        assertEquals(1, chatless.code());
+        assertTrue(chatless.err().contains("no chat template"), chatless.err());
+
+        Outcome adapted = kiln("eval", "--checkpoint", lora.toString(), "--data", data.toString(), "--json");
+        Path merged = dir.resolve("merged");
+        Outcome merge = kiln("merge", "--checkpoint", lora.toString(), "--out", merged.toString());
+        assertEquals(0, merge.code(), merge.err());
+        assertTrue(Files.isRegularFile(merged.resolve("model.safetensors")));
+        Outcome again = kiln("merge", "--checkpoint", lora.toString(), "--out", merged.toString());
+        assertTrue(again.code() == 1 && again.err().contains("already exists"), again.err());
+        Outcome folded = kiln("eval", "--checkpoint", merged.toString(), "--task", "sft", "--data", data.toString(),
+                "--json");
+        assertEquals(0, adapted.code(), adapted.err());
+        assertEquals(0, folded.code(), folded.err());
+        Map<?, ?> a = (Map<?, ?>) Json.parse(adapted.out().strip(), "eval");
+        Map<?, ?> m = (Map<?, ?>) Json.parse(folded.out().strip(), "eval");
+        assertEquals(((Number) a.get("loss")).doubleValue(), ((Number) m.get("loss")).doubleValue(), 1e-4);
+        assertEquals(a.get("exact_match"), m.get("exact_match"));
+        assertEquals(96L, ((Number) a.get("answered")).longValue());
+        Outcome before = kiln("eval", "--checkpoint", base.toString(), "--task", "sft", "--data", data.toString(),
+                "--json", "--generate", "4");
+        assertEquals(0, before.code(), before.err());
+
+        Outcome resumed = kiln("train", "--resume", lora.toString(), "train.steps=10");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("steps 8 → 10"), resumed.out());
+
+        Path moved = dir.resolve("changed-base");
+        Files.createDirectories(moved);
+        for (String file : List.of("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                "tokenizer_config.json")) {
+            Files.copy(checkpoint.resolve(file), moved.resolve(file));
+        }
+        String config = Files.readString(checkpoint.resolve("config.json"));
+        Files.writeString(moved.resolve("config.json"), config.replaceAll("\"sha256\":\"[0-9a-f]+\"",
+                "\"sha256\":\"" + "0".repeat(64) + "\""));
+        Outcome changed = kiln("eval", "--checkpoint", moved.toString(), "--data", data.toString());
+        assertEquals(1, changed.code());
+        assertTrue(changed.err().contains("has changed since the adapter was trained"), changed.err());
+
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/script")),
+                "no script(1) for a pseudo-terminal");
+        List<String> chat = childKiln();
+        chat.addAll(List.of("chat", "--checkpoint", lora.toString(), "--max-tokens", "4", "--temperature", "0"));
+        Process process = new ProcessBuilder("/usr/bin/script", "-qec", String.join(" ", chat), "/dev/null")
+                .redirectErrorStream(true).start();
+        process.getOutputStream().write("Name 1?\n/reset\nName 2?\n".getBytes(StandardCharsets.UTF_8));
+        process.getOutputStream().close();                                            // Ctrl-D: end of input
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(120, TimeUnit.SECONDS), output);
+        assertEquals(0, process.exitValue(), output);
+        assertTrue(output.contains("chatting with") && output.contains("chatml template"), output);
+        assertTrue(output.contains("(conversation cleared)"), output);
+        assertTrue(output.lines().filter(l -> l.startsWith("> ")).count() >= 3, output);
+    }
+
     @Test
     void pluginsListsEveryProviderWithModuleVersionAndAvailability() {
         Outcome o = kiln("plugins");

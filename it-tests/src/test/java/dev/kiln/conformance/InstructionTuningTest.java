@@ -23,6 +23,9 @@ import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.tokenizer.bpe.BpeTrainer;
 import dev.kiln.trainer.data.InstructionEncoding;
 import dev.kiln.trainer.data.InstructionExample;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -31,6 +34,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Instruction data as the sft task sees it: the three formats, exactly which targets are scored (answer-only loss,
@@ -43,7 +48,7 @@ class InstructionTuningTest {
 
     @BeforeAll
     static void vocabulary() throws Exception {
-        String text = java.nio.file.Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt"))
+        String text = Files.readString(SharedData.shared().resolve("data/tinyshakespeare.txt"))
                 .substring(0, 50_000);
         Tokenizer plain = BpeTrainer.train(text, 400, "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+"
                 + "|\\s+(?!\\S)|\\s+", List.of("<|endoftext|>")).tokenizer();
@@ -236,5 +241,25 @@ class InstructionTuningTest {
         ChatSession.Reply refused = session.reply("word ".repeat(100), greedy, new SplittableRandom(0), t -> { });
         assertEquals(0, refused.tokens().length);
         assertTrue(refused.notes().getFirst().contains("too long"), refused.notes().toString());
+    }
+
+    /** The example's shipped data sets are exactly what its generator writes from the bundled tinyshakespeare. */
+    @Test
+    @Timeout(120)
+    void theExampleDataIsWhatTheGeneratorWrites(@TempDir Path dir) throws Exception {
+        Path example = Path.of("../examples/shakespeare-instruct");
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process p = new ProcessBuilder(java, example.resolve("ShakespeareInstructions.java").toString(),
+                "../cli/src/main/resources/dev/kiln/cli/tinyshakespeare.txt", dir.toString())
+                .redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), output);
+        for (String file : List.of("train.jsonl", "heldout.jsonl")) {
+            assertArrayEquals(Files.readAllBytes(example.resolve(file)), Files.readAllBytes(dir.resolve(file)),
+                    "examples/shakespeare-instruct/" + file + " is stale: regenerate it with ShakespeareInstructions.java");
+            for (String line : Files.readAllLines(example.resolve(file))) {
+                InstructionExample.parse(new TextRecord(file, 1, line));
+            }
+        }
     }
 }

@@ -1,14 +1,17 @@
 package dev.kiln.conformance;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import dev.kiln.api.backend.Backend;
+import dev.kiln.api.io.Json;
 import dev.kiln.api.io.SafeTensors;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.peft.PeftAdapter;
+import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tensor.Tensor;
 import dev.kiln.model.transformer.HuggingFaceGpt2;
@@ -18,10 +21,13 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * LoRA against PEFT: every {@code lora_*} folder in KILN_FIXTURES holds a Hugging Face base, a PEFT adapter and what
@@ -99,6 +105,45 @@ class LoraParityTest {
             merged++;
         }
         assertEquals(expected.names().stream().filter(n -> n.startsWith("merged.")).count(), merged);
+    }
+
+    /**
+     * What Kiln writes is what PEFT reads: LoRA on a gpt of the fixture's shape, saved, has exactly the fixture
+     * adapter's keys and shapes, and its adapter_config.json has the fixture's fields with the same values for every
+     * field that describes the adapter (PEFT itself cannot run here).
+     */
+    @Test
+    void kilnAdaptersHavePeftsLayout(@TempDir Path dir) throws IOException {
+        for (Path folder : fixtures()) {
+            Backend backend = Backends.registry().get("cpu").create(Options.of("threads", "1"));
+            try {
+                LanguageModel model = HuggingFaceGpt2.load(backend, folder.resolve("base"));
+                PeftAdapter theirs = PeftAdapter.read(folder.resolve("adapter"));
+                theirs.config().apply(model, new Generator(0));
+                Path ours = dir.resolve(folder.getFileName());
+                PeftAdapter.of(model, theirs.config(), "").save(ours, model);
+
+                SafeTensors expected = SafeTensors.read(folder.resolve("adapter/adapter_model.safetensors"));
+                SafeTensors written = SafeTensors.read(ours.resolve(PeftAdapter.WEIGHTS));
+                assertEquals(new TreeSet<>(expected.names()), new TreeSet<>(written.names()));
+                for (String key : expected.names()) {
+                    assertArrayEquals(expected.shape(key), written.shape(key), key);
+                }
+                Map<?, ?> reference = (Map<?, ?>) Json.parse(Files.readString(folder.resolve("adapter/"
+                        + PeftAdapter.CONFIG)), "fixture");
+                Map<?, ?> config = (Map<?, ?>) Json.parse(Files.readString(ours.resolve(PeftAdapter.CONFIG)), "ours");
+                for (String field : List.of("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules",
+                        "fan_in_fan_out", "bias", "task_type", "use_dora", "use_rslora", "init_lora_weights",
+                        "inference_mode", "rank_pattern", "alpha_pattern", "modules_to_save", "layers_to_transform",
+                        "layers_pattern", "trainable_token_indices", "lora_bias", "revision")) {
+                    assertTrue(config.containsKey(field), "adapter_config.json lacks " + field);
+                    assertEquals(String.valueOf(reference.get(field)), String.valueOf(config.get(field)), field);
+                }
+                assertTrue(config.containsKey("base_model_name_or_path"));
+            } finally {
+                backend.close();
+            }
+        }
     }
 
     /**

@@ -69,9 +69,9 @@ public final class LowRankAdapter implements WeightAdapter {
     public Tensor project(Tensor x, Tensor base, WeightLayout layout, int from, int to, boolean training) {
         Tensor y = layout.apply(x, base, from, to);                                  // frozen: no dW
         Tensor dropped = x.dropout(dropout, training, generator);
-        Tensor low = dropped.matmul(a.mT());                                         // (…, r)
+        Tensor low = dropped.matmul(a.mT()).mul(scaling);                            // (…, r), scaled while narrow
         Tensor bRows = from == 0 && to == b.size(0) ? b : b.slice(0, from, to);
-        return y.add(low.matmul(bRows.mT()).mul(scaling));                            // (…, to - from)
+        return y.add(low.matmul(bRows.mT()));                                         // (…, to - from)
     }
 
     @Override

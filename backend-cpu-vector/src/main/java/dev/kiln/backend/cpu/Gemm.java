@@ -60,6 +60,14 @@ final class Gemm {
     static final int NC = 512;
     static final int SMALL_M = 4;
     /**
+     * Products with at most this many columns of C or this deep a k (LoRA's rank-r products: x·Aᵀ, its gradients)
+     * take the narrow path: packing panels for them costs more than the product, and a micro-tile of 2 vectors
+     * leaves most of its lanes idle on 8 columns.
+     */
+    static final int NARROW = 16;
+    /** Rows of C per task on the narrow path. */
+    private static final int NARROW_GRAIN_ROWS = 64;
+    /**
      * Up to this many rows (one or two blocks of A), a row-major B is packed a panel at a time, just before the
      * panel's kernels, instead of a whole (kc × nc) block up front: the panel (64 KB) is still in L2 when the kernels
      * read it, where a 2 MB block would have gone out to L3 and come back, which a product with few rows (a recurrent
@@ -100,6 +108,24 @@ final class Gemm {
         int bStart;
         float[] tile = new float[0];
         float[] row = new float[0];
+        /** The narrow path's copy of its small operand in the layout it reads (shared with the tasks it starts). */
+        float[] narrowOperand = new float[0];
+        /** A narrow-path task's own rows of A, or its accumulators. */
+        float[] narrowRows = new float[0];
+
+        float[] narrowOperand(int floats) {
+            if (narrowOperand.length < floats) {
+                narrowOperand = new float[floats];
+            }
+            return narrowOperand;
+        }
+
+        float[] narrowRows(int floats) {
+            if (narrowRows.length < floats) {
+                narrowRows = new float[floats];
+            }
+            return narrowRows;
+        }
 
         /**
          * Makes room for {@code floats} of packed B (growing to {@code capacity} if needed) and moves {@link #bStart}
@@ -137,6 +163,13 @@ final class Gemm {
             for (int i = 0; i < s.batch(); i++) {
                 smallM(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k,
                         s.transA(), s.transB(), s.accumulate());
+            }
+            return;
+        }
+        if ((n <= NARROW || k <= NARROW) && m > NARROW) {
+            for (int i = 0; i < s.batch(); i++) {
+                narrow(a, i * s.aBatchStride(), b, i * s.bBatchStride(), c, i * m * n, m, n, k, s.transA(),
+                        s.transB(), s.accumulate());
             }
             return;
         }
@@ -824,6 +857,113 @@ final class Gemm {
                     c[out + j] += av * b[row + j];
                 }
             }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ narrow path
+
+    /**
+     * C (m×n) (+)= op(A)·op(B) for a shallow k or a narrow n, over tasks of {@link #NARROW_GRAIN_ROWS} rows of C.
+     * Shallow k: each row of C is Σ_p A(i, p)·B(p, :) streamed over B's k rows (B transposed once into a row-major
+     * copy if needed). Narrow n with A row-major: each element is a dot product of A's row with a row of Bᵀ. Narrow
+     * n with A transposed (a weight gradient Xᵀ·G): A's rows are streamed once, each adding to n accumulator rows.
+     */
+    private void narrow(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                        boolean transA, boolean transB, boolean accumulate) {
+        Workspace caller = WORKSPACE.get();
+        Parallel.RangeBody body;
+        if (k <= NARROW && k <= n) {
+            float[] bRows = b;
+            int bRowsOff = bOff;
+            if (transB) {                                                    // B stored (n × k): rows of k×n
+                bRows = caller.narrowOperand(k * n);
+                bRowsOff = 0;
+                for (int j = 0; j < n; j++) {
+                    for (int p = 0; p < k; p++) {
+                        bRows[p * n + j] = b[bOff + j * k + p];
+                    }
+                }
+            }
+            float[] shallowB = bRows;
+            int shallowBOff = bRowsOff;
+            body = (u0, u1) -> {
+                int i0 = u0 * NARROW_GRAIN_ROWS;
+                int i1 = Math.min(m, u1 * NARROW_GRAIN_ROWS);
+                float[] rows = a;
+                int rowsOff = aOff + i0 * k;
+                if (transA) {
+                    rows = WORKSPACE.get().narrowRows((i1 - i0) * k);
+                    rowsOff = 0;
+                    for (int i = i0; i < i1; i++) {
+                        for (int p = 0; p < k; p++) {
+                            rows[(i - i0) * k + p] = a[aOff + p * m + i];
+                        }
+                    }
+                }
+                streamRows(rows, rowsOff, shallowB, shallowBOff, c, cOff + i0 * n, i1 - i0, n, k, 0, n, accumulate);
+            };
+        } else if (!transA) {
+            float[] bt = b;
+            int btOff = bOff;
+            if (!transB) {                                                   // B stored (k × n): Bᵀ's rows
+                bt = caller.narrowOperand(n * k);
+                btOff = 0;
+                for (int p = 0; p < k; p++) {
+                    for (int j = 0; j < n; j++) {
+                        bt[j * k + p] = b[bOff + p * n + j];
+                    }
+                }
+            }
+            float[] columns = bt;
+            int columnsOff = btOff;
+            body = (u0, u1) -> {
+                for (int i = u0 * NARROW_GRAIN_ROWS; i < Math.min(m, u1 * NARROW_GRAIN_ROWS); i++) {
+                    for (int j = 0; j < n; j++) {
+                        float d = dot(a, aOff + i * k, columns, columnsOff + j * k, k);
+                        int at = cOff + i * n + j;
+                        c[at] = accumulate ? c[at] + d : d;
+                    }
+                }
+            };
+        } else {
+            body = (u0, u1) -> {
+                int i0 = u0 * NARROW_GRAIN_ROWS;
+                int i1 = Math.min(m, u1 * NARROW_GRAIN_ROWS);
+                int width = i1 - i0;
+                float[] acc = WORKSPACE.get().narrowRows(n * width);          // acc[j * width + (i - i0)]
+                java.util.Arrays.fill(acc, 0, n * width, 0f);
+                int vectorEnd = vector ? F.loopBound(width) : 0;
+                for (int p = 0; p < k; p++) {
+                    int row = aOff + p * m + i0;                             // A(i0.., p), contiguous
+                    for (int j = 0; j < n; j++) {
+                        float bpj = transB ? b[bOff + j * k + p] : b[bOff + p * n + j];
+                        int out = j * width;
+                        int i = 0;
+                        if (i < vectorEnd) {
+                            FloatVector factor = FloatVector.broadcast(F, bpj);
+                            for (; i < vectorEnd; i += LANES) {
+                                FloatVector.fromArray(F, a, row + i).fma(factor, FloatVector.fromArray(F, acc, out + i))
+                                        .intoArray(acc, out + i);
+                            }
+                        }
+                        for (; i < width; i++) {
+                            acc[out + i] += bpj * a[row + i];
+                        }
+                    }
+                }
+                for (int i = 0; i < width; i++) {
+                    for (int j = 0; j < n; j++) {
+                        int at = cOff + (i0 + i) * n + j;
+                        c[at] = accumulate ? c[at] + acc[j * width + i] : acc[j * width + i];
+                    }
+                }
+            };
+        }
+        int units = (m + NARROW_GRAIN_ROWS - 1) / NARROW_GRAIN_ROWS;
+        if (2L * m * n * k >= PARALLEL_FLOPS && parallel.threads() > 1 && units > 1) {
+            parallel.forRange(units, 1, body);
+        } else {
+            body.run(0, units);
         }
     }
 

@@ -21,7 +21,10 @@ class GemmTest {
             {83, 37, 2 * Gemm.KC + 9}, {83, 38, 2 * Gemm.KC + 9}, {16, 24, Gemm.KC + 8}, {16, 25, Gemm.KC + 8},
             // n a multiple of a cache line and enough flops: the columns are turned onto C's lines (wherever this
             // JVM put c), so the last panel wraps around the rows; few rows pack B a panel at a time, more a block
-            {67, 256, 1000}, {68, 256, 1000}, {300, 256, 300}, {301, 256, 300}
+            {67, 256, 1000}, {68, 256, 1000}, {300, 256, 300}, {301, 256, 300},
+            // the narrow path: few columns or a shallow k (LoRA's rank-r products), over several tasks, with tails
+            {2048, 8, 256}, {300, 8, 1024}, {2049, 768, 8}, {500, 3, 100}, {77, 16, 9}, {1000, 5, 2000},
+            {130, 1024, 16}, {65, 17, 16}, {200, 40, 1}
         };
         Stream.Builder<Arguments> cases = Stream.builder();
         for (int[] s : sizes) {
@@ -46,7 +49,7 @@ class GemmTest {
      */
     static Stream<Arguments> splitShapes() {
         int[][] sizes = {{200, 300, 260}, {9, 700, 400}, {300, 20, 400}, {129, 129, 300}, {6, 2000, 200},
-            {200, 512, 200}, {201, 512, 200}};
+            {200, 512, 200}, {201, 512, 200}, {2048, 8, 256}, {1000, 768, 8}, {500, 8, 2048}};
         Stream.Builder<Arguments> cases = Stream.builder();
         for (int[] s : sizes) {
             for (int threads : new int[] {2, 3, 4}) {

@@ -3,6 +3,7 @@ package dev.kiln.trainer.checkpoint;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.io.Json;
+import dev.kiln.api.peft.PeftAdapter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -113,11 +114,13 @@ public final class CheckpointStore {
             Optional<Path> chosen = preferBest ? store.best().or(store::latest) : store.latest();
             return chosen.orElseThrow(() -> new KilnException("run " + path + " has no checkpoint yet"));
         }
-        if (Files.isRegularFile(path.resolve(Checkpoint.WEIGHTS))) {
+        if (Files.isRegularFile(path.resolve(Checkpoint.WEIGHTS))
+                || Files.isRegularFile(path.resolve(PeftAdapter.WEIGHTS))) {
             return path;
         }
         throw new KilnException(path + " is neither a checkpoint (a directory with " + Checkpoint.CONFIG + ", "
-                + Checkpoint.WEIGHTS + " and " + Checkpoint.TOKENIZER + ") nor a run directory with " + FOLDER + "/");
+                + Checkpoint.WEIGHTS + " (or a LoRA adapter's " + PeftAdapter.WEIGHTS + ") and "
+                + Checkpoint.TOKENIZER + ") nor a run directory with " + FOLDER + "/");
     }
 
     /** The run directory a checkpoint belongs to, when it sits in one's {@code checkpoints/} folder. */

@@ -4,6 +4,8 @@ import dev.kiln.api.plugin.Options;
 import dev.kiln.api.task.Task;
 import dev.kiln.api.task.TaskData;
 import dev.kiln.api.task.TaskProvider;
+import dev.kiln.trainer.data.PairEncoding;
+import java.util.List;
 
 /**
  * Task id {@code seq2seq}: paired data for an encoder-decoder. Options: {@code source_field} and {@code target_field}
@@ -26,5 +28,12 @@ public final class Seq2SeqTaskProvider implements TaskProvider {
     @Override
     public Task create(TaskData data, Options options) {
         return new Seq2SeqTask(data, options);
+    }
+
+    /** PAD, BOS and EOS, added to a vocabulary that lacks them (a loaded tokenizer, a base's). */
+    @Override
+    public List<String> specialTokens(Options options) {
+        return List.of(options.string("pad", PairEncoding.DEFAULT_PAD), options.string("bos", PairEncoding.DEFAULT_BOS),
+                options.string("eos", PairEncoding.DEFAULT_EOS));
     }
 }
