@@ -76,7 +76,8 @@ final class ProgressPrinter implements TrainingListener {
                 case "chrf" -> out.append(String.format(Locale.ROOT, "  chrF %.2f", value));
                 case "token_accuracy" -> out.append(String.format(Locale.ROOT, "  token accuracy %.1f%%", 100 * value));
                 case "exact_match" -> out.append(String.format(Locale.ROOT, "  exact match %.1f%%", 100 * value));
-                case "tokens", "bytes", "targets", "decoded" -> { }
+                case "tokens", "bytes", "targets", "decoded", "examples" -> { }
+                case "answered" -> out.append(String.format(Locale.ROOT, " (of %d answers)", Math.round(value)));
                 default -> out.append(String.format(Locale.ROOT, "  %s %.4g", name, value));
             }
         });
