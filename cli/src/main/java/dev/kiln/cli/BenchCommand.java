@@ -31,7 +31,8 @@ import picocli.CommandLine.ParentCommand;
  * model from the same seed and sees the same batch, so besides tokens/s the table shows how far each backend's logits
  * and gradients are from the first backend's (the cpu backend by default). A quick comparison, not a JMH benchmark.
  */
-@Command(name = "bench", description = "Compare backends on a reference workload: tokens/s and numeric agreement.")
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Compare backends on a reference workload: tokens/s and numeric agreement.")
 final class BenchCommand implements Callable<Integer> {
     @ParentCommand
     Kiln kiln;

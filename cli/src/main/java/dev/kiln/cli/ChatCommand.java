@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
  * kept in the decoder's cache between turns, the oldest turns dropped when it outgrows the context. {@code /reset}
  * starts over; Ctrl-D ends.
  */
-@Command(name = "chat", description = "Chat with a checkpoint tuned on conversations (its chat template renders the "
+@Command(name = "chat", mixinStandardHelpOptions = true,
+        description = "Chat with a checkpoint tuned on conversations (its chat template renders the "
         + "turns). /reset starts over, Ctrl-D ends.")
 final class ChatCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand

@@ -28,7 +28,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code kiln eval}: scores a checkpoint on a text file or directory, read front to back. */
-@Command(name = "eval", description = "Loss, perplexity, bits per byte and next-token accuracy on a text; BLEU for "
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Loss, perplexity, bits per byte and next-token accuracy on a text; BLEU for "
         + "seq2seq; exact match on instruction examples (sft).")
 final class EvalCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand

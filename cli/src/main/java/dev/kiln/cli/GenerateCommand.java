@@ -20,7 +20,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code kiln generate}: continues a prompt from a checkpoint, printing tokens as they are chosen. */
-@Command(name = "generate", description = "Continue a prompt with a trained model, streaming the text.")
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Continue a prompt with a trained model, streaming the text.")
 final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand
     Kiln kiln;

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code kiln merge}: folds a LoRA checkpoint's adapter into its base and writes an ordinary checkpoint. */
-@Command(name = "merge", description = "Fold a LoRA checkpoint's adapter into its base weights (PEFT's "
+@Command(name = "merge", mixinStandardHelpOptions = true,
+        description = "Fold a LoRA checkpoint's adapter into its base weights (PEFT's "
         + "merge_and_unload) and write an ordinary checkpoint.")
 final class MergeCommand implements Callable<Integer> {
     @picocli.CommandLine.ParentCommand

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code kiln plugins}: every discovered backend, model and tokenizer, with where it came from and whether it works. */
-@Command(name = "plugins", description = "List the backends, models and tokenizers Kiln can find.")
+@Command(name = "plugins", mixinStandardHelpOptions = true,
+        description = "List the backends, models and tokenizers Kiln can find.")
 final class PluginsCommand implements Callable<Integer> {
     @ParentCommand
     Kiln kiln;

@@ -23,7 +23,8 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code kiln tokenizer train|encode|decode}. */
-@Command(name = "tokenizer", description = "Train a vocabulary, or encode and decode with one.",
+@Command(name = "tokenizer", mixinStandardHelpOptions = true,
+        description = "Train a vocabulary, or encode and decode with one.",
         subcommands = {TokenizerCommand.Train.class, TokenizerCommand.Encode.class, TokenizerCommand.Decode.class})
 final class TokenizerCommand implements Callable<Integer> {
     @ParentCommand
@@ -74,7 +75,9 @@ final class TokenizerCommand implements Callable<Integer> {
         }
     }
 
-    @Command(name = "train", description = "Train a vocabulary on a corpus and save it.")
+    @Command(name = "train", mixinStandardHelpOptions = true,
+
+            description = "Train a vocabulary on a corpus and save it.")
     static final class Train implements Callable<Integer> {
         @ParentCommand
         TokenizerCommand parent;
@@ -104,7 +107,9 @@ final class TokenizerCommand implements Callable<Integer> {
         }
     }
 
-    @Command(name = "encode", description = "Print the token ids of a text as JSON.")
+    @Command(name = "encode", mixinStandardHelpOptions = true,
+
+            description = "Print the token ids of a text as JSON.")
     static final class Encode implements Callable<Integer> {
         @ParentCommand
         TokenizerCommand parent;
@@ -132,7 +137,9 @@ final class TokenizerCommand implements Callable<Integer> {
         }
     }
 
-    @Command(name = "decode", description = "Print the text of a JSON array of token ids.")
+    @Command(name = "decode", mixinStandardHelpOptions = true,
+
+            description = "Print the text of a JSON array of token ids.")
     static final class Decode implements Callable<Integer> {
         @ParentCommand
         TokenizerCommand parent;

@@ -29,7 +29,8 @@ import picocli.CommandLine.ParentCommand;
  * tokenizer on the cpu backend). Layers, each over the one before: the trainer's defaults, the bundled experiment, the
  * {@code --config} file, the flags, then {@code key=value} arguments.
  */
-@Command(name = "train", description = "Train a model; with no arguments, the default GPT on tinyshakespeare.")
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a model; with no arguments, the default GPT on tinyshakespeare.")
 final class TrainCommand implements Callable<Integer> {
     @ParentCommand
     Kiln kiln;
@@ -134,7 +135,8 @@ final class TrainCommand implements Callable<Integer> {
         kiln.out.printf(Locale.ROOT, "wall time: %.1f s (%s)%n", result.wallSeconds(),
                 result.stopReason().name().toLowerCase(Locale.ROOT).replace('_', ' '));
         kiln.out.println("run saved in " + result.runDirectory() + " (latest checkpoint "
-                + (result.lastCheckpoint() == null ? "none" : result.runDirectory().relativize(result.lastCheckpoint()))
+                + (result.lastCheckpoint() == null ? "none" : result.runDirectory().toAbsolutePath().normalize()
+                        .relativize(result.lastCheckpoint().toAbsolutePath().normalize()))
                 + ", metrics.jsonl, loss.svg)");
         kiln.out.flush();
     }

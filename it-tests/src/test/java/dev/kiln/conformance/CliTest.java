@@ -204,6 +204,37 @@ class CliTest {
         assertTrue(output.lines().filter(l -> l.startsWith("> ")).count() >= 3, output);
     }
 
+    /** Every command takes --help; tokenizer train has a default vocabulary size. */
+    @Test
+    void everyCommandTakesHelpAndTokenizerTrainNeedsNoVocabularySize(@TempDir Path dir) {
+        for (List<String> command : List.of(List.of("train"), List.of("eval"), List.of("generate"), List.of("chat"),
+                List.of("merge"), List.of("plugins"), List.of("bench"), List.of("tokenizer", "train"),
+                List.of("tokenizer", "encode"))) {
+            List<String> args = new ArrayList<>(command);
+            args.add("--help");
+            Outcome help = kiln(args.toArray(String[]::new));
+            assertEquals(0, help.code(), command + ": " + help.err());
+            assertTrue(help.out().contains("Usage: kiln " + String.join(" ", command)), help.out());
+        }
+        Path vocabulary = dir.resolve("tokenizer.json");
+        Outcome trained = kiln("tokenizer", "train", "--data", corpus.toString(), "--out", vocabulary.toString());
+        assertEquals(0, trained.code(), trained.err());
+        assertTrue(Files.isRegularFile(vocabulary));
+    }
+
+    /** Resuming a finished run by a relative path reports where its checkpoint is (it used to fail on the paths). */
+    @Test
+    void resumingACompletedRunByARelativePathSucceeds(@TempDir Path dir) {
+        Path run = dir.resolve("run");
+        Outcome first = kiln(args(List.of("train", "--data", corpus.toString(), "--out", run.toString(),
+                "train.steps=4", "train.eval_every=4", "train.sample_tokens=0"), tiny(dir.resolve("c"))));
+        assertEquals(0, first.code(), first.err());
+        String relative = Path.of("").toAbsolutePath().relativize(run.toAbsolutePath()).toString();
+        Outcome again = kiln("train", "--resume", relative);
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.out().contains("latest checkpoint checkpoints/step-0000004"), again.out());
+    }
+
     @Test
     void pluginsListsEveryProviderWithModuleVersionAndAvailability() {
         Outcome o = kiln("plugins");

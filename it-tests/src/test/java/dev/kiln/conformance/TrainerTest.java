@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.io.Json;
+import dev.kiln.api.io.SafeTensors;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
@@ -208,6 +209,19 @@ class TrainerTest {
         KilnException mismatch = assertThrows(KilnException.class,
                 () -> Checkpoint.open(lstm).loadModel(gpt, backend, new Generator(0)));
         assertTrue(mismatch.getMessage().contains("holds a lstm model"), mismatch.getMessage());
+
+        Path extra = copy(checkpoint, dir.resolve("extra"));
+        SafeTensors original = SafeTensors.read(checkpoint.resolve("model.safetensors"));
+        SafeTensors.Writer withExtra = SafeTensors.writer();
+        original.names().forEach(name -> withExtra.floats(name, original.floats(name), original.shape(name)));
+        withExtra.floats("transformer.h.9.attn.c_attn.weight", new float[4], new int[] {2, 2});
+        Files.delete(extra.resolve("model.safetensors"));
+        withExtra.write(extra.resolve("model.safetensors"));
+        KilnException unexpected = assertThrows(KilnException.class,
+                () -> Checkpoint.open(extra).loadModel(gpt, backend, new Generator(0)));
+        assertTrue(unexpected.getMessage().contains("transformer.h.9.attn.c_attn.weight")
+                && unexpected.getMessage().contains("strict=false"), unexpected.getMessage());
+        assertEquals("gpt", Checkpoint.open(extra).loadModel(gpt, backend, new Generator(0), false).modelId());
 
         Path truncated = copy(checkpoint, dir.resolve("truncated"));
         byte[] weights = Files.readAllBytes(truncated.resolve("model.safetensors"));

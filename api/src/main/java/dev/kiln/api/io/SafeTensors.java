@@ -11,7 +11,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -93,6 +95,7 @@ public final class SafeTensors {
                     entries.put(name, parseEntry(file, name, e.getValue(), dataLength));
                 }
             }
+            requireDisjoint(file, entries.values());
             ByteBuffer data = channel.map(FileChannel.MapMode.READ_ONLY, 8 + headerLength, dataLength)
                     .order(ByteOrder.LITTLE_ENDIAN);
             return new SafeTensors(file, Collections.unmodifiableMap(entries), metadata, data);
@@ -100,6 +103,20 @@ public final class SafeTensors {
             throw corrupt(file, "header is not valid UTF-8");
         } catch (IOException e) {
             throw new KilnException("cannot read safetensors file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** No two tensors may share bytes: a writer that aliased them, or a crafted header, would read one as the other. */
+    private static void requireDisjoint(Path file, Collection<Entry> entries) {
+        List<Entry> byStart = entries.stream().filter(e -> e.end() > e.begin())
+                .sorted(Comparator.comparingLong(Entry::begin)).toList();
+        for (int i = 1; i < byStart.size(); i++) {
+            Entry previous = byStart.get(i - 1);
+            Entry next = byStart.get(i);
+            if (next.begin() < previous.end()) {
+                throw corrupt(file, "tensors " + previous.name() + " [" + previous.begin() + ", " + previous.end()
+                        + ") and " + next.name() + " [" + next.begin() + ", " + next.end() + ") overlap");
+            }
         }
     }
 

@@ -94,6 +94,17 @@ class SafeTensorsTest {
     }
 
     @Test
+    void tensorsThatShareBytesAreRejected() throws IOException {
+        String header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
+        expectCorrupt(write("overlap.safetensors", file(header, 12)), "overlap");
+        String disjoint = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}";
+        assertEquals(3, SafeTensors.read(write("disjoint.safetensors", file(disjoint, 12))).names().size());
+    }
+
+    @Test
     void aTruncatedFileIsAnErrorNamingTheFile() throws IOException {
         expectCorrupt(write("short.safetensors", new byte[5]), "shorter than");
     }

@@ -28,7 +28,9 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.stream.Stream;
 
 /**
@@ -222,11 +224,19 @@ public final class Checkpoint {
      * another shape, is an error naming the tensor and both shapes.
      */
     public LanguageModel loadModel(ModelProvider provider, Backend backend, Generator generator) {
+        return loadModel(provider, backend, generator, true);
+    }
+
+    /**
+     * The same; {@code strict} refuses tensors in the file that the model does not have (PyTorch's
+     * {@code load_state_dict(strict=True)}), {@code false} ignores them.
+     */
+    public LanguageModel loadModel(ModelProvider provider, Backend backend, Generator generator, boolean strict) {
         if (!provider.id().equals(modelId)) {
             throw new KilnException("checkpoint " + directory + " holds a " + modelId + " model, not " + provider.id());
         }
         if (base != null) {
-            return loadAdapted(provider, backend, generator);
+            return loadAdapted(provider, backend, generator, strict);
         }
         LanguageModel model = provider.create(backend, hyperparameters, generator);
         SafeTensors weights = SafeTensors.read(directory.resolve(WEIGHTS));
@@ -248,12 +258,20 @@ public final class Checkpoint {
             values.put(name, weights.floats(name));
             shapes.put(name, shape);
         }
+        if (strict) {
+            Set<String> unexpected = new TreeSet<>(weights.names());
+            unexpected.removeAll(model.namedParameters().keySet());
+            if (!unexpected.isEmpty()) {
+                throw new KilnException("checkpoint " + directory.resolve(WEIGHTS) + " holds tensors the " + modelId
+                        + " model does not have: " + unexpected + " (load with strict=false to ignore them)");
+            }
+        }
         model.loadStateDict(values, shapes);
         return model;
     }
 
     /** The base's weights with this checkpoint's adapter attached; a base that changed or is gone is an error. */
-    private LanguageModel loadAdapted(ModelProvider provider, Backend backend, Generator generator) {
+    private LanguageModel loadAdapted(ModelProvider provider, Backend backend, Generator generator, boolean strict) {
         Checkpoint baseCheckpoint;
         try {
             baseCheckpoint = open(base);
@@ -271,7 +289,7 @@ public final class Checkpoint {
                     + "the adapter was trained (its " + WEIGHTS + " has SHA-256 " + digest + ", the adapter expects "
                     + baseDigest + ")");
         }
-        LanguageModel model = baseCheckpoint.loadModel(provider, backend, generator);
+        LanguageModel model = baseCheckpoint.loadModel(provider, backend, generator, strict);
         PeftAdapter.read(directory).attach(model, generator);
         return model;
     }
