@@ -27,9 +27,13 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The trainer end to end on small models: exact resumption, caches, skipped steps, fine-tuning, checkpoint errors. */
@@ -234,6 +238,50 @@ class TrainerTest {
         KilnException missing = assertThrows(KilnException.class, () -> Checkpoint.open(truncated));
         assertTrue(missing.getMessage().contains("tokenizer.json"), missing.getMessage());
         backend.close();
+    }
+
+    /**
+     * One writer per run directory: while a run trains, a second train or a resume of the same directory is refused
+     * at once, naming the process that holds it; once it has stopped, and with a stale lock file left behind, the run
+     * resumes.
+     */
+    @Test
+    @Timeout(120)
+    void aRunDirectoryHasOneWriter(@TempDir Path dir) throws Exception {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "100000", "train.eval_every", "2");
+        Path run = dir.resolve("run");
+        CountDownLatch checkpointed = new CountDownLatch(1);
+        Trainer first = new Trainer(plugins(), new TrainingListener() {
+            @Override
+            public void onCheckpoint(int step, Path checkpoint) {
+                checkpointed.countDown();
+            }
+        });
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicReference<TrainingResult> stopped = new AtomicReference<>();
+        Thread writer = new Thread(() -> {
+            try {
+                stopped.set(first.train(config, corpus, run));
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        writer.start();
+        assertTrue(checkpointed.await(60, TimeUnit.SECONDS), "the first run checkpointed");
+        Trainer second = new Trainer(plugins(), new TrainingListener() { });
+        KilnException twice = assertThrows(KilnException.class, () -> second.train(config, corpus, run));
+        String pid = Long.toString(ProcessHandle.current().pid());
+        assertTrue(twice.getMessage().contains("in use by another kiln process") && twice.getMessage().contains(pid),
+                twice.getMessage());
+        KilnException resumed = assertThrows(KilnException.class, () -> second.resume(run, Map.of(), corpus));
+        assertTrue(resumed.getMessage().contains("in use"), resumed.getMessage());
+        first.requestStop();
+        writer.join();
+        assertEquals(null, failure.get());
+        Files.writeString(run.resolve(".lock"), "999999999\n");             // left by a killed process: no lock held
+        int stoppedAt = stopped.get().steps();
+        TrainingResult after = second.resume(run, Map.of("train.steps", Integer.toString(stoppedAt + 1)), corpus);
+        assertEquals(stoppedAt + 1, after.steps());
     }
 
     private static Path copy(Path from, Path to) throws IOException {

@@ -29,6 +29,7 @@ import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
+import dev.kiln.trainer.checkpoint.RunLock;
 import dev.kiln.trainer.checkpoint.TrainingState;
 import dev.kiln.trainer.data.Corpus;
 import dev.kiln.trainer.data.TokenStream;
@@ -81,6 +82,12 @@ public final class Trainer {
      * the config names no {@code data.path} (the CLI passes its bundled corpus; null means data.path is required).
      */
     public TrainingResult train(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory) {
+        try (RunLock lock = RunLock.acquire(runDirectory)) {
+            return trainLocked(config, fallbackCorpus, runDirectory);
+        }
+    }
+
+    private TrainingResult trainLocked(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory) {
         if (Files.isDirectory(runDirectory.resolve(CheckpointStore.FOLDER))
                 || Files.isRegularFile(runDirectory.resolve(RUN_CONFIG))) {
             throw new KilnException("run directory " + runDirectory + " already holds a run; resume it with --resume "
@@ -104,7 +111,11 @@ public final class Trainer {
                 + directory + " is not inside a run's " + CheckpointStore.FOLDER + "/ folder, so there is no run to "
                 + "continue; copy it into one or fine-tune from it with train.init_from"));
         ExperimentConfig config = ExperimentConfig.of(checkpoint.experiment()).with(overrides);
-        return run(config, fallbackCorpus, runDirectory, checkpoint);
+        try (RunLock lock = RunLock.acquire(runDirectory)) {
+            // the latest checkpoint again, now that no other writer can be adding one
+            Checkpoint latest = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, false));
+            return run(config, fallbackCorpus, runDirectory, latest);
+        }
     }
 
     private static final String RUN_CONFIG = "config.json";
