@@ -6,15 +6,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.io.Json;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.plugin.PluginRegistry;
+import dev.kiln.api.tokenizer.Tokenizer;
+import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.tokenizer.bpe.BpeTrainer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 /** BPE training reproduces minbpe's merges exactly (../shared/data/minbpe_train_golden.json), with and without a split. */
 class BpeTrainingTest {
@@ -80,5 +85,38 @@ class BpeTrainingTest {
         KilnException typo = assertThrows(KilnException.class, () -> registry.get("bpe").train(corpus,
                 dev.kiln.api.plugin.Options.of("vocab_sise", "300")));
         assertTrue(typo.getMessage().contains("vocab_sise"), typo.getMessage());
+    }
+
+    /** A misspelt pattern name is an error with the name meant, not a literal regex that drops all text. */
+    @Test
+    void misspeltPatternNamesAreRefusedWithTheNearestName() {
+        var bpe = PluginRegistry.load("tokenizer", TokenizerProvider.class, ModuleLayer.boot()).get("bpe");
+        for (String[] wrong : new String[][] {{"cl100k_base", "cl100k"}, {"GPT2", "gpt2"}, {"o200k-base", "o200k"}}) {
+            KilnException e = assertThrows(KilnException.class,
+                    () -> bpe.train("hello world", Options.of("vocab_size", "260", "pattern", wrong[0])));
+            assertTrue(e.getMessage().contains("'" + wrong[0] + "'") && e.getMessage().contains("did you mean "
+                    + wrong[1]), e.getMessage());
+        }
+    }
+
+    /** A custom pattern keeps the text between its matches: decoding gives back every string, whatever it matched. */
+    @Test
+    void customPatternsAreLossless() {
+        var bpe = PluginRegistry.load("tokenizer", TokenizerProvider.class, ModuleLayer.boot()).get("bpe");
+        String text = "Hello, world! 123 and more words, numbers 4567, and punctuation?!";
+        for (String pattern : List.of("\\p{L}+", "[a-z]+", " ?\\p{N}")) {
+            Tokenizer t = bpe.train(text.repeat(20), Options.of("vocab_size", "300", "pattern", pattern));
+            assertEquals("Hello, world! 123", t.decode(t.encode("Hello, world! 123")), pattern);
+            SplittableRandom random = new SplittableRandom(pattern.hashCode());
+            for (int i = 0; i < 200; i++) {
+                StringBuilder s = new StringBuilder();
+                for (int c = random.nextInt(40); c > 0; c--) {
+                    int[] ranges = {0x20, 0x7e, 0xa0, 0x24f, 0x400, 0x4ff, 0x4e00, 0x4fff, 0x1f600, 0x1f64f};
+                    int r = 2 * random.nextInt(ranges.length / 2);
+                    s.appendCodePoint(ranges[r] + random.nextInt(ranges[r + 1] - ranges[r] + 1));
+                }
+                assertEquals(s.toString(), t.decode(t.encode(s.toString())), pattern + " on " + s);
+            }
+        }
     }
 }

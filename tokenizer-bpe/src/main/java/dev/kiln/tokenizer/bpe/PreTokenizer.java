@@ -26,7 +26,11 @@ abstract class PreTokenizer {
         return new Regex(BpeTokenizer.compile(pattern));
     }
 
-    /** Any pattern, through java.util.regex. */
+    /**
+     * Any pattern, through java.util.regex. The text between two matches (which a custom pattern such as
+     * {@code \p{L}+} leaves) is a piece too, so that no pattern loses text; tiktoken's patterns match everywhere and
+     * leave none.
+     */
     static final class Regex extends PreTokenizer {
         private final Pattern pattern;
 
@@ -37,8 +41,18 @@ abstract class PreTokenizer {
         @Override
         void split(String text, Pieces pieces) {
             Matcher m = pattern.matcher(text);
+            int covered = 0;
             while (m.find()) {
-                pieces.piece(m.start(), m.end());
+                if (m.start() > covered) {
+                    pieces.piece(covered, m.start());
+                }
+                if (m.end() > m.start()) {
+                    pieces.piece(m.start(), m.end());
+                }
+                covered = Math.max(covered, m.end());
+            }
+            if (covered < text.length()) {
+                pieces.piece(covered, text.length());
             }
         }
     }
