@@ -76,7 +76,6 @@ final class TokenizerCommand implements Callable<Integer> {
     }
 
     @Command(name = "train", mixinStandardHelpOptions = true,
-
             description = "Train a vocabulary on a corpus and save it.")
     static final class Train implements Callable<Integer> {
         @ParentCommand
@@ -108,7 +107,6 @@ final class TokenizerCommand implements Callable<Integer> {
     }
 
     @Command(name = "encode", mixinStandardHelpOptions = true,
-
             description = "Print the token ids of a text as JSON.")
     static final class Encode implements Callable<Integer> {
         @ParentCommand
@@ -138,7 +136,6 @@ final class TokenizerCommand implements Callable<Integer> {
     }
 
     @Command(name = "decode", mixinStandardHelpOptions = true,
-
             description = "Print the text of a JSON array of token ids.")
     static final class Decode implements Callable<Integer> {
         @ParentCommand
@@ -160,13 +157,14 @@ final class TokenizerCommand implements Callable<Integer> {
             if (!(parsed instanceof List<?> list) || !list.stream().allMatch(o -> o instanceof Long)) {
                 throw new KilnException("--ids must be a JSON array of whole numbers, e.g. [464, 3290]");
             }
-            int[] tokens = list.stream().mapToInt(o -> Math.toIntExact((Long) o)).toArray();
-            for (int id : tokens) {
+            for (Object o : list) {
+                long id = (Long) o;
                 if (id < 0 || id >= loaded.vocabSize()) {
                     throw new KilnException("token id " + id + " is outside the vocabulary (0.." + (loaded.vocabSize() - 1)
                             + ")");
                 }
             }
+            int[] tokens = list.stream().mapToInt(o -> (int) (long) (Long) o).toArray();
             parent.kiln.out.println(loaded.decode(tokens));
             return 0;
         }

@@ -367,6 +367,10 @@ class CliTest {
         Outcome outside = kiln("tokenizer", "decode", "--tokenizer", trained.toString(), "--ids", "[99999]");
         assertEquals(1, outside.code());
         assertTrue(outside.err().contains("99999"), outside.err());
+        // beyond int: the id named, not an ArithmeticException
+        Outcome huge = kiln("tokenizer", "decode", "--tokenizer", trained.toString(), "--ids", "[99999999999999]");
+        assertEquals(1, huge.code());
+        assertTrue(huge.err().contains("token id 99999999999999 is outside the vocabulary"), huge.err());
     }
 
     @Test
