@@ -126,22 +126,9 @@ final class EvalCommand implements Callable<Integer> {
     /** Decodes the pairs' sources and reports BLEU (with its signature), chrF, exact match, token accuracy, perplexity. */
     private int evaluatePairs(LoadedModel loaded) {
         Map<String, String> experiment = loaded.checkpoint().experiment();
-        List<TextRecord> records;
-        String name;
-        if (data != null) {
-            Corpus corpus = Corpus.read(data);
-            records = corpus.lines();
-            name = corpus.name();
-        } else {
-            String path = experiment.getOrDefault("data.path", "");
-            if (path.isEmpty()) {
-                throw new KilnException("the run names no data.path; give --data PATH with the pairs to score");
-            }
-            Corpus corpus = Corpus.read(Path.of(path));
-            records = Corpus.split(corpus.lines(),
-                    Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1")), Split.VALIDATION);
-            name = corpus.name() + " (validation split, " + records.size() + " pairs)";
-        }
+        Scored scored = scored(experiment, "seq2seq", "pairs", "the pairs to score");
+        List<TextRecord> records = scored.records();
+        String name = scored.name();
         List<TextPair> pairs = TextPair.parse(records, experiment.getOrDefault("task.source_field", "source"),
                 experiment.getOrDefault("task.target_field", "target"));
         PairEncoding encoding = Seq2SeqCommands.encoding(loaded);
@@ -182,22 +169,9 @@ final class EvalCommand implements Callable<Integer> {
         Map<String, String> experiment = loaded.checkpoint().experiment();
         ChatTemplate chat = loaded.checkpoint().chatTemplate().orElseGet(() -> ChatTemplate.named(template != null
                 ? template : experiment.getOrDefault("task.template", "chatml")));
-        List<TextRecord> records;
-        String name;
-        if (data != null) {
-            Corpus corpus = Corpus.read(data);
-            records = corpus.lines();
-            name = corpus.name();
-        } else {
-            String path = experiment.getOrDefault("data.path", "");
-            if (path.isEmpty() || !"sft".equals(experiment.get("task.id"))) {
-                throw new KilnException("give --data PATH: JSONL instruction examples to answer");
-            }
-            Corpus corpus = Corpus.read(Path.of(path));
-            records = Corpus.split(corpus.lines(),
-                    Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1")), Split.VALIDATION);
-            name = corpus.name() + " (validation split, " + records.size() + " examples)";
-        }
+        Scored scored = scored(experiment, "sft", "examples", "JSONL instruction examples to answer");
+        List<TextRecord> records = scored.records();
+        String name = scored.name();
         List<InstructionExample> examples = records.stream().map(InstructionExample::parse).toList();
         Tokenizer tokenizer = loaded.tokenizer().withSpecialTokens(chat.specialTokens());
         if (loaded.model().vocabSize() < tokenizer.vocabSize()) {
@@ -236,6 +210,29 @@ final class EvalCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The records an evaluation scores, and how to name them. */
+    private record Scored(List<TextRecord> records, String name) {
+    }
+
+    /**
+     * All records of --data, or else the validation split of the data the run trained on (when it ran {@code task});
+     * {@code unit} names a record in the description, {@code what} what --data should hold.
+     */
+    private Scored scored(Map<String, String> experiment, String task, String unit, String what) {
+        if (data != null) {
+            Corpus corpus = Corpus.read(data);
+            return new Scored(corpus.lines(), corpus.name());
+        }
+        String path = experiment.getOrDefault("data.path", "");
+        if (path.isEmpty() || !task.equals(experiment.getOrDefault("task.id", task))) {
+            throw new KilnException("the run names no " + task + " data.path; give --data PATH with " + what);
+        }
+        Corpus corpus = Corpus.read(Path.of(path));
+        List<TextRecord> records = Corpus.split(corpus.lines(),
+                Double.parseDouble(experiment.getOrDefault("data.val_fraction", "0.1")), Split.VALIDATION);
+        return new Scored(records, corpus.name() + " (validation split, " + records.size() + " " + unit + ")");
     }
 
     private static TokenSequence tokens(int[] ids) {

@@ -73,7 +73,7 @@ public final class InstructionEvaluator {
                     Tensor logits = model.forward(ModelInputs.ids(Tensor.ofInts(backend, x, batch.size(), length)));
                     nats += logits.crossEntropySum(Tensor.ofInts(backend, y, batch.size(), length), Task.IGNORE_INDEX)
                             .item();
-                    correct += correctPredictions(logits.toFloatArray(), y, model.vocabSize());
+                    correct += Seq2SeqEvaluator.matches(logits.argmax(-1, false).toIntArray(), y);
                 }
                 for (int t : y) {
                     counted += t == Task.IGNORE_INDEX ? 0 : 1;
@@ -108,24 +108,5 @@ public final class InstructionEvaluator {
         metrics.put(EXAMPLES, (double) scored);
         metrics.put(ANSWERED, (double) answers.size());
         return new Report(new Evaluation(loss, metrics), answers);
-    }
-
-    private static long correctPredictions(float[] logits, int[] targets, int vocab) {
-        long correct = 0;
-        for (int i = 0; i < targets.length; i++) {
-            if (targets[i] == Task.IGNORE_INDEX) {
-                continue;
-            }
-            int best = 0;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int v = 0; v < vocab; v++) {
-                if (logits[i * vocab + v] > max) {
-                    max = logits[i * vocab + v];
-                    best = v;
-                }
-            }
-            correct += best == targets[i] ? 1 : 0;
-        }
-        return correct;
     }
 }

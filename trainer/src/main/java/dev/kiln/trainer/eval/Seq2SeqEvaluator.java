@@ -132,7 +132,8 @@ public final class Seq2SeqEvaluator {
         return order;
     }
 
-    private static long matches(int[] predicted, int[] labels) {
+    /** How many scored labels (not {@link Task#IGNORE_INDEX}) the predictions get right. */
+    static long matches(int[] predicted, int[] labels) {
         long n = 0;
         for (int i = 0; i < labels.length; i++) {
             n += labels[i] != Task.IGNORE_INDEX && predicted[i] == labels[i] ? 1 : 0;

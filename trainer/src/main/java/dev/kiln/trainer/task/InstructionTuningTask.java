@@ -18,16 +18,15 @@ import dev.kiln.api.task.TextRecord;
 import dev.kiln.api.tensor.Tensor;
 import dev.kiln.trainer.data.InstructionEncoding;
 import dev.kiln.trainer.data.InstructionExample;
+import dev.kiln.trainer.data.LengthBuckets;
 import dev.kiln.trainer.eval.InstructionEvaluator;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
 import java.util.Set;
 
 /**
@@ -38,7 +37,6 @@ import java.util.Set;
 final class InstructionTuningTask implements Task {
     static final String ID = "sft";
     static final Set<String> OPTIONS = Set.of("template", "loss_on", "max_length", "eval_generate", "eval_max_tokens");
-    private static final int BUCKET_BATCHES = 32;
 
     private final TaskData data;
     private final Options options;
@@ -134,40 +132,29 @@ final class InstructionTuningTask implements Task {
                 options.intOption("eval_generate", 200), options.intOption("eval_max_tokens", 64));
     }
 
-    /** Rows padded to the longest in each batch (targets ignored there), bucketed by length per epoch from the seed. */
+    /** Rows padded to the longest in each batch (targets ignored there), in {@link LengthBuckets}' order. */
     private static final class RowStream implements BatchStream {
         private final List<InstructionEncoding.Row> rows;
         private final int batchSize;
-        private final long seed;
         private final int rank;
-        private final int globalRows;
-        private final int perEpoch;
-        private long cursor;
-        private int plannedEpoch = -1;
-        private List<int[]> plan;
+        private final LengthBuckets order;
 
         RowStream(List<InstructionEncoding.Row> rows, int batchSize, long seed, int rank, int worldSize) {
             this.rows = rows;
             this.batchSize = batchSize;
-            this.seed = seed;
             this.rank = rank;
-            this.globalRows = batchSize * worldSize;
+            int globalRows = batchSize * worldSize;
             if (rows.size() < globalRows) {
                 throw new KilnException("the sft task has " + rows.size() + " training examples that fit, fewer than "
                         + "one batch of " + globalRows + "; lower train.batch_size or add data");
             }
-            this.perEpoch = rows.size() / globalRows;
+            this.order = new LengthBuckets(rows.size(), Comparator.comparingInt((Integer i) -> rows.get(i).inputs().length),
+                    globalRows, seed);
         }
 
         @Override
         public Batch next(Backend backend) {
-            int epoch = (int) (cursor / perEpoch);
-            if (epoch != plannedEpoch) {
-                plan = plan(epoch);
-                plannedEpoch = epoch;
-            }
-            int[] picked = plan.get((int) (cursor % perEpoch));
-            cursor++;
+            int[] picked = order.next();
             List<InstructionEncoding.Row> batch = new ArrayList<>(batchSize);
             for (int i = rank * batchSize; i < (rank + 1) * batchSize; i++) {
                 batch.add(rows.get(picked[i]));
@@ -187,35 +174,14 @@ final class InstructionTuningTask implements Task {
                     Tensor.ofInts(backend, y, batchSize, length), counted);
         }
 
-        private List<int[]> plan(int epoch) {
-            Random random = new Random(seed * 1_000_003L + epoch);
-            List<Integer> order = new ArrayList<>();
-            for (int i = 0; i < rows.size(); i++) {
-                order.add(i);
-            }
-            Collections.shuffle(order, random);
-            order = order.subList(0, perEpoch * globalRows);
-            List<int[]> batches = new ArrayList<>(perEpoch);
-            int bucket = globalRows * BUCKET_BATCHES;
-            for (int from = 0; from < order.size(); from += bucket) {
-                List<Integer> part = new ArrayList<>(order.subList(from, Math.min(order.size(), from + bucket)));
-                part.sort(Comparator.comparingInt((Integer i) -> rows.get(i).inputs().length));
-                for (int b = 0; b + globalRows <= part.size(); b += globalRows) {
-                    batches.add(part.subList(b, b + globalRows).stream().mapToInt(Integer::intValue).toArray());
-                }
-            }
-            Collections.shuffle(batches, random);
-            return batches;
-        }
-
         @Override
         public long cursor() {
-            return cursor;
+            return order.cursor();
         }
 
         @Override
         public void seek(long cursor) {
-            this.cursor = cursor;
+            order.seek(cursor);
         }
     }
 }

@@ -13,15 +13,14 @@ import dev.kiln.api.task.Loss;
 import dev.kiln.api.task.Split;
 import dev.kiln.api.task.Task;
 import dev.kiln.api.task.TaskData;
+import dev.kiln.trainer.data.LengthBuckets;
 import dev.kiln.trainer.data.PairBatches;
 import dev.kiln.trainer.data.PairEncoding;
 import dev.kiln.trainer.data.TextPair;
 import dev.kiln.trainer.eval.Seq2SeqEvaluator;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Random;
 import java.util.Set;
 
 /**
@@ -33,8 +32,6 @@ final class Seq2SeqTask implements Task {
     static final String ID = "seq2seq";
     static final Set<String> OPTIONS = Set.of("source_field", "target_field", "bos", "eos", "pad", "max_source_length",
             "max_target_length", "eval_beam", "length_penalty", "eval_decode");
-    /** Batches are formed from this many batches' worth of shuffled pairs, sorted by length. */
-    private static final int BUCKET_BATCHES = 32;
 
     private final TaskData data;
     private final Options options;
@@ -102,23 +99,14 @@ final class Seq2SeqTask implements Task {
                 options.intOption("eval_decode", 256)).evaluation();
     }
 
-    /**
-     * The training batches in a fixed order from the seed: each epoch shuffles the pairs, sorts each bucket of
-     * {@value #BUCKET_BATCHES} global batches by length, cuts it into global batches (worldSize × batchSize rows;
-     * rank r takes its slice) and shuffles their order. The cursor counts global batches.
-     */
+    /** The training pairs in {@link LengthBuckets}' order (by source, then target length), rank r's slice of each. */
     private static final class PairStream implements BatchStream {
         private final List<int[]> sources;
         private final List<int[]> targets;
         private final PairEncoding encoding;
         private final int batchSize;
-        private final long seed;
         private final int rank;
-        private final int globalRows;
-        private final int perEpoch;
-        private long cursor;
-        private int plannedEpoch = -1;
-        private List<int[]> plan;
+        private final LengthBuckets order;
 
         PairStream(List<int[]> sources, List<int[]> targets, PairEncoding encoding, int batchSize, long seed, int rank,
                    int worldSize) {
@@ -129,26 +117,19 @@ final class Seq2SeqTask implements Task {
             this.targets = targets;
             this.encoding = encoding;
             this.batchSize = batchSize;
-            this.seed = seed;
             this.rank = rank;
-            this.globalRows = batchSize * worldSize;
+            int globalRows = batchSize * worldSize;
             if (sources.size() < globalRows) {
                 throw new KilnException("the seq2seq task has " + sources.size() + " training pairs, fewer than one "
                         + "batch of " + globalRows + "; lower train.batch_size or add data");
             }
-            this.perEpoch = sources.size() / globalRows;
+            this.order = new LengthBuckets(sources.size(), Comparator.comparingInt((Integer i) -> sources.get(i).length)
+                    .thenComparingInt(i -> targets.get(i).length), globalRows, seed);
         }
 
         @Override
         public Batch next(Backend backend) {
-            int epoch = (int) (cursor / perEpoch);
-            int index = (int) (cursor % perEpoch);
-            if (epoch != plannedEpoch) {
-                plan = plan(epoch);
-                plannedEpoch = epoch;
-            }
-            int[] rows = plan.get(index);
-            cursor++;
+            int[] rows = order.next();
             List<int[]> s = new ArrayList<>(batchSize);
             List<int[]> t = new ArrayList<>(batchSize);
             for (int i = rank * batchSize; i < (rank + 1) * batchSize; i++) {
@@ -158,36 +139,14 @@ final class Seq2SeqTask implements Task {
             return PairBatches.build(backend, s, t, encoding);
         }
 
-        private List<int[]> plan(int epoch) {
-            Random random = new Random(seed * 1_000_003L + epoch);
-            List<Integer> order = new ArrayList<>();
-            for (int i = 0; i < sources.size(); i++) {
-                order.add(i);
-            }
-            Collections.shuffle(order, random);
-            order = order.subList(0, perEpoch * globalRows);
-            List<int[]> batches = new ArrayList<>(perEpoch);
-            int bucket = globalRows * BUCKET_BATCHES;
-            for (int from = 0; from < order.size(); from += bucket) {
-                List<Integer> part = new ArrayList<>(order.subList(from, Math.min(order.size(), from + bucket)));
-                part.sort(Comparator.comparingInt((Integer i) -> sources.get(i).length)
-                        .thenComparingInt(i -> targets.get(i).length));
-                for (int b = 0; b + globalRows <= part.size(); b += globalRows) {
-                    batches.add(part.subList(b, b + globalRows).stream().mapToInt(Integer::intValue).toArray());
-                }
-            }
-            Collections.shuffle(batches, random);
-            return batches;
-        }
-
         @Override
         public long cursor() {
-            return cursor;
+            return order.cursor();
         }
 
         @Override
         public void seek(long cursor) {
-            this.cursor = cursor;
+            order.seek(cursor);
         }
     }
 }
