@@ -4,6 +4,7 @@
  */
 module dev.kiln.cli {
     requires dev.kiln.trainer;
+    requires dev.kiln.serve;
     requires info.picocli;
     requires org.yaml.snakeyaml;
 

@@ -2,10 +2,12 @@ package dev.kiln.trainer;
 
 import dev.kiln.api.KilnException;
 import dev.kiln.api.plugin.Options;
+import dev.kiln.api.plugin.Spelling;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 
 /**
@@ -141,40 +143,18 @@ public final class ExperimentConfig {
         Map<String, String> qualified = new TreeMap<>();
         TRAIN_DEFAULTS.keySet().forEach(k -> qualified.put(k, "train." + k));
         DATA_DEFAULTS.keySet().forEach(k -> qualified.putIfAbsent(k, "data." + k));
-        String nearest = qualified.keySet().stream()
-                .min((a, b) -> Integer.compare(distance(key, a), distance(key, b))).orElse("");
-        if (distance(key, nearest) <= Math.max(2, key.length() / 3)) {
-            return new KilnException("unknown config key '" + key + "'; did you mean " + nearest + " ("
-                    + qualified.get(nearest) + ")?");
+        Optional<String> nearest = Spelling.nearest(key, qualified.keySet());
+        if (nearest.isPresent()) {
+            return new KilnException("unknown config key '" + key + "'; did you mean " + nearest.get() + " ("
+                    + qualified.get(nearest.get()) + ")?");
         }
         return unknown(key, allKeys());
     }
 
     private static KilnException unknown(String key, List<String> known) {
-        String nearest = known.stream().min((a, b) -> Integer.compare(distance(key, a), distance(key, b))).orElse("");
-        String hint = distance(key, nearest) <= Math.max(2, key.length() / 3) ? "; did you mean " + nearest + "?" : "";
+        String hint = Spelling.nearest(key, known).map(n -> "; did you mean " + n + "?").orElse("");
         return new KilnException("unknown config key '" + key + "'" + hint + " (sections: " + String.join(", ", SECTIONS)
                 + "; train and data keys: " + String.join(", ", known) + ")");
-    }
-
-    /** Levenshtein distance, for "did you mean". */
-    private static int distance(String a, String b) {
-        int[] previous = new int[b.length() + 1];
-        int[] current = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) {
-            previous[j] = j;
-        }
-        for (int i = 1; i <= a.length(); i++) {
-            current[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                int substitute = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-                current[j] = Math.min(substitute, Math.min(previous[j], current[j - 1]) + 1);
-            }
-            int[] swap = previous;
-            previous = current;
-            current = swap;
-        }
-        return previous[b.length()];
     }
 
     private static Map<String, String> defaults(String... keyValues) {

@@ -11,8 +11,12 @@ import java.util.Map;
  * arrays {@link List}s, numbers {@link Double}s (or {@link Long}s when integral and exact); errors give the offset.
  */
 public final class Json {
+    /** Deeper nesting is refused rather than risking the stack: no file or request Kiln reads comes near it. */
+    public static final int MAX_DEPTH = 256;
+
     private final String text;
     private int pos;
+    private int depth;
 
     private Json(String text) {
         this.text = text;
@@ -79,12 +83,20 @@ public final class Json {
         return value;
     }
 
+    private void enter() {
+        if (++depth > MAX_DEPTH) {
+            throw error("nested deeper than " + MAX_DEPTH + " levels");
+        }
+    }
+
     private Map<String, Object> object() {
+        enter();
         Map<String, Object> map = new LinkedHashMap<>();
         pos++;
         skipWhitespace();
         if (pos < text.length() && text.charAt(pos) == '}') {
             pos++;
+            depth--;
             return map;
         }
         while (true) {
@@ -105,16 +117,19 @@ public final class Json {
                 continue;
             }
             expect('}');
+            depth--;
             return map;
         }
     }
 
     private List<Object> array() {
+        enter();
         List<Object> list = new ArrayList<>();
         pos++;
         skipWhitespace();
         if (pos < text.length() && text.charAt(pos) == ']') {
             pos++;
+            depth--;
             return list;
         }
         while (true) {
@@ -126,6 +141,7 @@ public final class Json {
                 continue;
             }
             expect(']');
+            depth--;
             return list;
         }
     }

@@ -64,9 +64,11 @@ public final class Checkpoint {
     private final Map<String, String> experiment;
     private final Path base;
     private final String baseDigest;
+    private final boolean snapshot;
 
     private Checkpoint(Path directory, String modelId, Options hyperparameters, String tokenizerId, int step,
-                       Map<String, String> experiment, Path base, String baseDigest) {
+                       Map<String, String> experiment, Path base, String baseDigest, boolean snapshot) {
+        this.snapshot = snapshot;
         this.base = base;
         this.baseDigest = baseDigest;
         this.directory = directory;
@@ -192,11 +194,14 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new KilnException("cannot read " + configFile + ": " + e.getMessage(), e);
         }
+        if (parsed instanceof Map<?, ?> hf && hf.get("model_type") != null && hf.get("model") == null) {
+            return snapshot(directory, configFile, hf);
+        }
         if (!(parsed instanceof Map<?, ?> config) || !(config.get("model") instanceof String model)
                 || !(config.get("hyperparameters") instanceof Map<?, ?> hyper)
                 || !(config.get("tokenizer") instanceof String tokenizer)) {
             throw new KilnException(configFile + " is not a Kiln checkpoint config (it needs model, hyperparameters "
-                    + "and tokenizer)");
+                    + "and tokenizer) nor a Hugging Face one (it needs model_type)");
         }
         Map<String, String> hyperparameters = new LinkedHashMap<>();
         hyper.forEach((k, v) -> hyperparameters.put((String) k, String.valueOf(v)));
@@ -216,7 +221,46 @@ public final class Checkpoint {
             baseDigest = b.get("sha256") instanceof String d ? d : "";
         }
         return new Checkpoint(directory, model, new Options(hyperparameters), tokenizer, step, experiment, base,
-                baseDigest);
+                baseDigest, false);
+    }
+
+    /**
+     * Hugging Face's {@code config.json} keys of each {@code model_type} Kiln loads, and the model that reads them:
+     * GPT-2's keys are the gpt model's own option names.
+     */
+    private static final Map<String, Map.Entry<String, Set<String>>> SNAPSHOT_MODELS = Map.of("gpt2", Map.entry("gpt",
+            Set.of("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "layer_norm_epsilon",
+                    "activation_function")));
+
+    /** A snapshot as {@code transformers}' {@code save_pretrained} writes it, with a byte-level BPE tokenizer.json. */
+    private static Checkpoint snapshot(Path directory, Path configFile, Map<?, ?> config) {
+        Object type = config.get("model_type");
+        Map.Entry<String, Set<String>> model = SNAPSHOT_MODELS.get(String.valueOf(type));
+        if (model == null) {
+            throw new KilnException(configFile + " describes a Hugging Face '" + type + "' model; Kiln loads "
+                    + "snapshots of " + new TreeSet<>(SNAPSHOT_MODELS.keySet()));
+        }
+        if (config.get("n_inner") != null) {
+            throw new KilnException(configFile + " sets n_inner " + config.get("n_inner") + "; Kiln's gpt has an "
+                    + "MLP of 4 × n_embd (n_inner null)");
+        }
+        if (Boolean.FALSE.equals(config.get("tie_word_embeddings"))) {
+            throw new KilnException(configFile + " unties the output layer (tie_word_embeddings false); Kiln's gpt "
+                    + "shares it with the token embedding, as GPT-2 does");
+        }
+        Map<String, String> hyperparameters = new TreeMap<>();
+        for (String key : model.getValue()) {
+            if (config.get(key) != null) {
+                hyperparameters.put(key, String.valueOf(config.get(key)));
+            }
+        }
+        return new Checkpoint(directory, model.getKey(), new Options(hyperparameters), "bpe", 0, new TreeMap<>(),
+                null, "", true);
+    }
+
+    /** Whether this is a Hugging Face snapshot rather than a checkpoint Kiln wrote. */
+    public boolean isSnapshot() {
+        return snapshot;
     }
 
     /**
@@ -242,25 +286,36 @@ public final class Checkpoint {
         SafeTensors weights = SafeTensors.read(directory.resolve(WEIGHTS));
         Map<String, float[]> values = new LinkedHashMap<>();
         Map<String, int[]> shapes = new LinkedHashMap<>();
+        Map<String, String> stored = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) {
             String name = e.getKey();
-            if (!weights.contains(name)) {
+            String file = name;
+            if (snapshot && !weights.contains(name) && name.indexOf('.') > 0
+                    && weights.contains(name.substring(name.indexOf('.') + 1))) {
+                file = name.substring(name.indexOf('.') + 1);      // GPT2Model's names lack GPT2LMHeadModel's prefix
+            }
+            stored.put(file, name);
+            if (!weights.contains(file)) {
                 throw new KilnException("checkpoint " + directory.resolve(WEIGHTS) + " has no tensor " + name
                         + ", which the " + modelId + " model needs (shape "
                         + java.util.Arrays.toString(e.getValue().shape()) + ")");
             }
-            int[] shape = weights.shape(name);
+            int[] shape = weights.shape(file);
             if (!java.util.Arrays.equals(shape, e.getValue().shape())) {
                 throw new KilnException("checkpoint " + directory.resolve(WEIGHTS) + ": tensor " + name + " has shape "
                         + java.util.Arrays.toString(shape) + " but the model expects "
                         + java.util.Arrays.toString(e.getValue().shape()));
             }
-            values.put(name, weights.floats(name));
+            values.put(name, weights.floats(file));
             shapes.put(name, shape);
         }
         if (strict) {
             Set<String> unexpected = new TreeSet<>(weights.names());
-            unexpected.removeAll(model.namedParameters().keySet());
+            unexpected.removeAll(stored.keySet());
+            if (snapshot) {      // the causal-mask buffers and the tied output layer transformers may write
+                unexpected.removeIf(n -> n.endsWith(".attn.bias") || n.endsWith(".attn.masked_bias")
+                        || n.equals("lm_head.weight"));
+            }
             if (!unexpected.isEmpty()) {
                 throw new KilnException("checkpoint " + directory.resolve(WEIGHTS) + " holds tensors the " + modelId
                         + " model does not have: " + unexpected + " (load with strict=false to ignore them)");
