@@ -65,8 +65,8 @@ class ArchitectureTest {
     }
 
     @Test
-    void trainerAndCliReachPluginsOnlyThroughTheRegistry() {
-        noClasses().that().resideInAnyPackage("dev.kiln.trainer..", "dev.kiln.cli..")
+    void trainerServeAndCliReachPluginsOnlyThroughTheRegistry() {
+        noClasses().that().resideInAnyPackage("dev.kiln.trainer..", "dev.kiln.serve..", "dev.kiln.cli..")
                 .should().dependOnClassesThat(resideInAnyPackage(PLUGINS.stream().map(p -> p + "..").toArray(String[]::new)))
                 .allowEmptyShould(true)
                 .check(classes);
@@ -83,6 +83,13 @@ class ArchitectureTest {
     void joclStaysInTheOpenClBackend() {
         noClasses().that().resideOutsideOfPackage("dev.kiln.backend.opencl..")
                 .should().dependOnClassesThat().resideInAPackage("org.jocl..")
+                .check(classes);
+    }
+
+    @Test
+    void httpStaysInTheServer() {
+        noClasses().that().resideOutsideOfPackage("dev.kiln.serve..")
+                .should().dependOnClassesThat().resideInAPackage("com.sun.net.httpserver..")
                 .check(classes);
     }
 

@@ -113,6 +113,32 @@ final class Gemm {
         /** A narrow-path task's own rows of A, or its accumulators. */
         float[] narrowRows = new float[0];
 
+        /** The few-rows paths' block sums, a panel of Bᵀ's columns, and one vector's lanes. */
+        float[] rowSums = new float[0];
+        float[] panel = new float[0];
+        float[] lane = new float[0];
+
+        float[] rowSums(int floats) {
+            if (rowSums.length < floats) {
+                rowSums = new float[floats];
+            }
+            return rowSums;
+        }
+
+        float[] panel(int floats) {
+            if (panel.length < floats) {
+                panel = new float[floats];
+            }
+            return panel;
+        }
+
+        float[] lane(int floats) {
+            if (lane.length < floats) {
+                lane = new float[floats];
+            }
+            return lane;
+        }
+
         float[] narrowOperand(int floats) {
             if (narrowOperand.length < floats) {
                 narrowOperand = new float[floats];
@@ -762,20 +788,16 @@ final class Gemm {
         int aRowsOff = rowsOff;
         boolean inParallel = 2L * m * n * k >= SMALL_M_PARALLEL_FLOPS;
         if (transB) {
-            // C[i, j] = A_i · B_j: B's rows are contiguous, so each output is one streamed dot product
-            Parallel.RangeBody body = (j0, j1) -> {
-                for (int j = j0; j < j1; j++) {
-                    for (int i = 0; i < m; i++) {
-                        float d = dot(aRows, aRowsOff + i * k, b, bOff + j * k, k);
-                        int at = cOff + i * n + j;
-                        c[at] = accumulate ? c[at] + d : d;
-                    }
-                }
-            };
+            // C[i, j] = A_i · B_j, each B row read once: panels of B's rows turned into columns in L1, then every row
+            // of A runs the blocked kernel's chain of additions over them (see streamTransposed)
+            int step = vector ? LANES : 1;
+            int units = (n + step - 1) / step;
+            Parallel.RangeBody body = (u0, u1) -> streamTransposed(aRows, aRowsOff, b, bOff, c, cOff, m, n, k,
+                    u0 * step, Math.min(n, u1 * step), accumulate);
             if (inParallel) {
-                parallel.forRange(n, 16, body);
+                parallel.forRange(units, Math.max(1, 16 / step), body);
             } else {
-                body.run(0, n);
+                body.run(0, units);
             }
             return;
         }
@@ -794,20 +816,45 @@ final class Gemm {
         }
     }
 
-    /** c[i, j0..j1) (+)= Σ_p a[i, p]·B[p, j0..j1) for every row i < m, reading each row segment of B once. */
+    /**
+     * c[i, j0..j1) (+)= Σ_p a[i, p]·B[p, j0..j1) for every row i < m, reading each row segment of B once. Each element
+     * gets the blocked path's additions in the blocked path's order — one chain of fused multiply-adds per block of
+     * {@link #KC} from zero, each block's sum added to C — so a row of C is bitwise the same whether it is computed
+     * here or among many rows there: decoding results do not depend on how many sequences share a step.
+     */
     private void streamRows(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
                             int j0, int j1, boolean accumulate) {
-        if (!accumulate) {
+        int width = j1 - j0;
+        for (int p0 = 0; p0 < k; p0 += KC) {
+            int p1 = Math.min(k, p0 + KC);
+            boolean into = p0 == 0 && !accumulate;          // this block's sums are C's values, else added to C
+            float[] acc = into ? c : WORKSPACE.get().rowSums(m * width);
             for (int i = 0; i < m; i++) {
-                java.util.Arrays.fill(c, cOff + i * n + j0, cOff + i * n + j1, 0f);
+                int out = into ? cOff + i * n + j0 : i * width;
+                java.util.Arrays.fill(acc, out, out + width, 0f);
+            }
+            streamBlock(a, aOff, b, bOff, acc, into, cOff, m, n, k, j0, j1, p0, p1);
+            if (!into) {
+                for (int i = 0; i < m; i++) {
+                    int out = cOff + i * n + j0;
+                    for (int j = 0; j < width; j++) {
+                        c[out + j] += acc[i * width + j];
+                    }
+                }
             }
         }
-        int vectorEnd = vector ? j0 + F.loopBound(j1 - j0) : j0;
-        int p = 0;
+    }
+
+    /** One block p0..p1 of streamRows' sums into acc: C's own rows when {@code inC}, else rows of j1 - j0. */
+    private void streamBlock(float[] a, int aOff, float[] b, int bOff, float[] acc, boolean inC, int cOff, int m,
+                             int n, int k, int j0, int j1, int p0, int p1) {
+        int width = j1 - j0;
+        int vectorEnd = vector ? F.loopBound(width) : 0;
+        int p = p0;
         // four rows of B per pass over C's segment: one load and one store of C for four FMAs instead of one, in the
         // same order of additions as one row at a time
-        for (; p + 4 <= k; p += 4) {
-            int row0 = bOff + p * n;
+        for (; p + 4 <= p1; p += 4) {
+            int row0 = bOff + p * n + j0;
             int row1 = row0 + n;
             int row2 = row1 + n;
             int row3 = row2 + n;
@@ -817,44 +864,110 @@ final class Gemm {
                 float a1 = a[ai + 1];
                 float a2 = a[ai + 2];
                 float a3 = a[ai + 3];
-                int out = cOff + i * n;
-                int j = j0;
+                int out = inC ? cOff + i * n + j0 : i * width;
+                int j = 0;
                 if (j < vectorEnd) {
                     FloatVector v0 = FloatVector.broadcast(F, a0);
                     FloatVector v1 = FloatVector.broadcast(F, a1);
                     FloatVector v2 = FloatVector.broadcast(F, a2);
                     FloatVector v3 = FloatVector.broadcast(F, a3);
                     for (; j < vectorEnd; j += LANES) {
-                        FloatVector acc = FloatVector.fromArray(F, c, out + j);
-                        acc = FloatVector.fromArray(F, b, row0 + j).fma(v0, acc);
-                        acc = FloatVector.fromArray(F, b, row1 + j).fma(v1, acc);
-                        acc = FloatVector.fromArray(F, b, row2 + j).fma(v2, acc);
-                        acc = FloatVector.fromArray(F, b, row3 + j).fma(v3, acc);
-                        acc.intoArray(c, out + j);
+                        FloatVector sum = FloatVector.fromArray(F, acc, out + j);
+                        sum = FloatVector.fromArray(F, b, row0 + j).fma(v0, sum);
+                        sum = FloatVector.fromArray(F, b, row1 + j).fma(v1, sum);
+                        sum = FloatVector.fromArray(F, b, row2 + j).fma(v2, sum);
+                        sum = FloatVector.fromArray(F, b, row3 + j).fma(v3, sum);
+                        sum.intoArray(acc, out + j);
                     }
                 }
-                for (; j < j1; j++) {
-                    float sum = c[out + j];
-                    sum += a0 * b[row0 + j];
-                    sum += a1 * b[row1 + j];
-                    sum += a2 * b[row2 + j];
-                    sum += a3 * b[row3 + j];
-                    c[out + j] = sum;
+                for (; j < width; j++) {
+                    float sum = acc[out + j];
+                    sum = madd(a0, b[row0 + j], sum);
+                    sum = madd(a1, b[row1 + j], sum);
+                    sum = madd(a2, b[row2 + j], sum);
+                    sum = madd(a3, b[row3 + j], sum);
+                    acc[out + j] = sum;
                 }
             }
         }
-        for (; p < k; p++) {
-            int row = bOff + p * n;
+        for (; p < p1; p++) {
+            int row = bOff + p * n + j0;
             for (int i = 0; i < m; i++) {
                 float av = a[aOff + i * k + p];
-                int out = cOff + i * n;
-                int j = j0;
+                int out = inC ? cOff + i * n + j0 : i * width;
+                int j = 0;
                 for (; j < vectorEnd; j += LANES) {
-                    FloatVector.fromArray(F, b, row + j).fma(FloatVector.broadcast(F, av), FloatVector.fromArray(F, c, out + j))
-                            .intoArray(c, out + j);
+                    FloatVector.fromArray(F, b, row + j).fma(FloatVector.broadcast(F, av),
+                            FloatVector.fromArray(F, acc, out + j)).intoArray(acc, out + j);
                 }
-                for (; j < j1; j++) {
-                    c[out + j] += av * b[row + j];
+                for (; j < width; j++) {
+                    acc[out + j] = madd(av, b[row + j], acc[out + j]);
+                }
+            }
+        }
+    }
+
+    /**
+     * a·b + c as the kernels compute it: fused where the vector kernels fuse (so a tail column matches its lanes),
+     * a product and a sum in the plain-Java kernels.
+     */
+    private float madd(float a, float b, float c) {
+        return vector ? Math.fma(a, b, c) : c + a * b;
+    }
+
+    /**
+     * c[i, j0..j1) (+)= A_i · B_j for B stored by rows (op(B) = Bᵀ) and few rows of A: the columns j0..j1 of Bᵀ are
+     * copied, a panel of LANES at a time, into a k-major buffer that stays in L1, and each row of A accumulates over
+     * it with the blocked kernel's chains (one per block of {@link #KC}, from zero, added to C), so the result is
+     * bitwise the blocked path's. B is read once, as with a dot product per element.
+     */
+    private void streamTransposed(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k,
+                                  int j0, int j1, boolean accumulate) {
+        int lanes = vector ? LANES : 1;
+        Workspace w = WORKSPACE.get();
+        float[] panel = w.panel(Math.min(k, KC) * lanes);
+        for (int jp = j0; jp < j1; jp += lanes) {
+            int width = Math.min(lanes, j1 - jp);
+            for (int p0 = 0; p0 < k; p0 += KC) {
+                int depth = Math.min(KC, k - p0);
+                for (int jj = 0; jj < lanes; jj++) {
+                    if (jj < width) {
+                        int row = bOff + (jp + jj) * k + p0;
+                        for (int p = 0; p < depth; p++) {
+                            panel[p * lanes + jj] = b[row + p];
+                        }
+                    } else {
+                        for (int p = 0; p < depth; p++) {
+                            panel[p * lanes + jj] = 0f;
+                        }
+                    }
+                }
+                boolean add = accumulate || p0 > 0;
+                for (int i = 0; i < m; i++) {
+                    int ai = aOff + i * k + p0;
+                    int out = cOff + i * n + jp;
+                    if (vector) {
+                        FloatVector sum = FloatVector.zero(F);
+                        for (int p = 0; p < depth; p++) {
+                            sum = FloatVector.broadcast(F, a[ai + p]).fma(FloatVector.fromArray(F, panel, p * lanes),
+                                    sum);
+                        }
+                        if (width == lanes) {
+                            (add ? sum.add(FloatVector.fromArray(F, c, out)) : sum).intoArray(c, out);
+                        } else {
+                            float[] lane = w.lane(lanes);
+                            sum.intoArray(lane, 0);
+                            for (int jj = 0; jj < width; jj++) {
+                                c[out + jj] = add ? c[out + jj] + lane[jj] : lane[jj];
+                            }
+                        }
+                    } else {
+                        float sum = 0f;
+                        for (int p = 0; p < depth; p++) {
+                            sum += a[ai + p] * panel[p];
+                        }
+                        c[out] = add ? c[out] + sum : sum;
+                    }
                 }
             }
         }

@@ -87,6 +87,71 @@ class GemmTest {
         }
     }
 
+    /**
+     * Batch invariance, what a server's decoding relies on: row r of C = op(A)·op(B) is bitwise the same whether A has
+     * 1 row or 40 and wherever r sits — the few-rows paths add in the blocked path's order. Products whose n and k both
+     * exceed the narrow path's 16, with k over one and two blocks, n with a tail, and both thread counts.
+     */
+    @ParameterizedTest(name = "transA={0} transB={1}")
+    @MethodSource("layouts")
+    void aRowOfTheProductDoesNotDependOnHowManyRowsShareIt(boolean transA, boolean transB) {
+        for (boolean vector : new boolean[] {true, false}) {
+            for (int threads : new int[] {1, 2}) {
+                for (int[] nk : new int[][] {{50, 96}, {517, 300}, {40, Gemm.KC + 37}, {1000, 2 * Gemm.KC + 5}}) {
+                    int n = nk[0];
+                    int k = nk[1];
+                    Random random = new Random(n * 31L + k);
+                    int most = 40;
+                    float[] rows = random(random, most * k);            // row-major (most, k)
+                    float[] b = random(random, k * n);
+                    float[] alone = null;
+                    try (Parallel parallel = new Parallel(threads)) {
+                        Gemm gemm = new Gemm(parallel, vector);
+                        for (int m : new int[] {1, 2, 4, 5, 8, 16, 17, 40}) {
+                            // the probe row (row 0 of rows) sits last among m rows
+                            float[] a = new float[m * k];
+                            for (int i = 0; i < m; i++) {
+                                int from = i == m - 1 ? 0 : (i + 1) * k;
+                                for (int p = 0; p < k; p++) {
+                                    float v = rows[from + p];
+                                    if (transA) {
+                                        a[p * m + i] = v;
+                                    } else {
+                                        a[i * k + p] = v;
+                                    }
+                                }
+                            }
+                            float[] bb = transB ? transpose(b, k, n) : b;
+                            float[] c = new float[m * n];
+                            gemm.multiply(a, bb, c, new MatmulShape(1, m, n, k, transA, transB, m * k, 0, false));
+                            float[] probe = java.util.Arrays.copyOfRange(c, (m - 1) * n, m * n);
+                            if (alone == null) {
+                                alone = probe;
+                            } else {
+                                for (int j = 0; j < n; j++) {
+                                    assertEquals(Float.floatToIntBits(alone[j]), Float.floatToIntBits(probe[j]),
+                                            "vector=" + vector + " threads=" + threads + " n=" + n + " k=" + k
+                                                    + " m=" + m + " column " + j + ": " + alone[j] + " vs " + probe[j]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** B (k×n, row-major) stored as Bᵀ (n×k), so that op(Bᵀ) with transB is B. */
+    private static float[] transpose(float[] b, int k, int n) {
+        float[] t = new float[n * k];
+        for (int p = 0; p < k; p++) {
+            for (int j = 0; j < n; j++) {
+                t[j * k + p] = b[p * n + j];
+            }
+        }
+        return t;
+    }
+
     static Stream<Arguments> layouts() {
         return Stream.of(Arguments.of(false, false), Arguments.of(true, false), Arguments.of(false, true),
                 Arguments.of(true, true));
