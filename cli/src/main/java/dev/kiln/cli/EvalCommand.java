@@ -94,8 +94,9 @@ final class EvalCommand implements Callable<Integer> {
                 throw new KilnException("--data is required for a " + loaded.model().modelId() + " model");
             }
             Corpus corpus = Corpus.read(data);
-            int window = context != null ? context
-                    : Integer.parseInt(loaded.checkpoint().experiment().getOrDefault("train.context", "64"));
+            String trained = loaded.checkpoint().experiment().get("train.context");
+            int window = context != null ? context : trained != null ? Integer.parseInt(trained)
+                    : Math.min(loaded.model().maxContext(), 1024);      // a snapshot: its own context
             window = Math.min(window, loaded.model().maxContext());
             int[] ids = loaded.tokenizer().encode(corpus.text());
             Evaluation e = new Evaluator(loaded.tokenizer()).evaluate(loaded.model(), loaded.backend(),

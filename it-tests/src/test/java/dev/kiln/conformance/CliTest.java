@@ -208,7 +208,7 @@ class CliTest {
     @Test
     void everyCommandTakesHelpAndTokenizerTrainNeedsNoVocabularySize(@TempDir Path dir) {
         for (List<String> command : List.of(List.of("train"), List.of("eval"), List.of("generate"), List.of("chat"),
-                List.of("merge"), List.of("plugins"), List.of("bench"), List.of("tokenizer", "train"),
+                List.of("merge"), List.of("serve"), List.of("plugins"), List.of("bench"), List.of("tokenizer", "train"),
                 List.of("tokenizer", "encode"))) {
             List<String> args = new ArrayList<>(command);
             args.add("--help");
@@ -220,6 +220,28 @@ class CliTest {
         Outcome trained = kiln("tokenizer", "train", "--data", corpus.toString(), "--out", vocabulary.toString());
         assertEquals(0, trained.code(), trained.err());
         assertTrue(Files.isRegularFile(vocabulary));
+    }
+
+    /**
+     * A Hugging Face GPT-2 snapshot (transformers' save_pretrained) works where a checkpoint does: generate gives
+     * transformers' greedy continuation, eval its loss on a text shorter than the context.
+     */
+    @Test
+    void generateAndEvalTakeAHuggingFaceSnapshot(@TempDir Path dir) throws IOException {
+        Path snapshot = SharedData.fixtures().resolve("hf_gpt2_tiny");
+        Map<?, ?> expected = (Map<?, ?>) Json.parse(Files.readString(snapshot.resolve("expected.json")), "expected");
+        Outcome generated = kiln("generate", "--checkpoint", snapshot.toString(), "--prompt",
+                (String) expected.get("prompt"), "--max-tokens", "24", "--temperature", "0");
+        assertEquals(0, generated.code(), generated.err());
+        assertTrue(generated.out().contains(expected.get("prompt") + (String) expected.get("greedy_text")),
+                generated.out());
+        Path text = dir.resolve("text.txt");
+        Files.writeString(text, (String) expected.get("loss_text"));
+        Outcome evaluated = kiln("eval", "--checkpoint", snapshot.toString(), "--data", text.toString(), "--json");
+        assertEquals(0, evaluated.code(), evaluated.err());
+        Map<?, ?> result = (Map<?, ?>) Json.parse(evaluated.out().strip(), "eval");
+        double loss = ((Number) expected.get("loss")).doubleValue();
+        assertEquals(loss, ((Number) result.get("loss")).doubleValue(), 1e-5 * loss);
     }
 
     /** Resuming a finished run by a relative path reports where its checkpoint is (it used to fail on the paths). */

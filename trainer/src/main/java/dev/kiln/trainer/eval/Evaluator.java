@@ -42,17 +42,19 @@ public final class Evaluator {
 
     /**
      * Evaluates at most {@code maxTokens} predictions (0: the whole stream) in batches of {@code batch} windows.
-     * The model is put in eval mode for the call and given back in the mode it was in.
+     * A text shorter than one window is scored as one window of its own length, as {@code model(ids, labels=ids)}
+     * scores it. The model is put in eval mode for the call and given back in the mode it was in.
      */
     public Evaluation evaluate(LanguageModel model, Backend backend, TokenSequence tokens, int context, int batch,
                                long maxTokens) {
         long available = tokens.length() - 1L;
         long wanted = maxTokens == 0 ? available : Math.min(available, maxTokens);
-        int windows = (int) (wanted / context);
-        if (windows == 0) {
-            throw new KilnException("the validation split has " + tokens.length() + " tokens, fewer than one window of "
-                    + "context " + context + " + 1; use more data, a larger data.val_fraction or a smaller context");
+        if (wanted < 1) {
+            throw new KilnException("the text to evaluate has " + tokens.length() + " token(s); at least 2 are needed "
+                    + "(one to predict from, one to predict)");
         }
+        context = (int) Math.min(context, wanted);
+        int windows = (int) (wanted / context);
         int vocab = model.vocabSize();
         double nats = 0;
         long correct = 0;
