@@ -930,10 +930,17 @@ final class Gemm {
             int width = Math.min(lanes, j1 - jp);
             for (int p0 = 0; p0 < k; p0 += KC) {
                 int depth = Math.min(KC, k - p0);
+                int blocked = 0;
+                if (width == lanes && lanes == BlockTranspose.SIZE && BlockTranspose.SUPPORTED) {
+                    blocked = depth - depth % BlockTranspose.SIZE;          // 8 × 8 blocks turned in registers
+                    for (int p = 0; p < blocked; p += BlockTranspose.SIZE) {
+                        BlockTranspose.transpose(b, bOff + jp * k + p0 + p, k, panel, p * lanes, lanes);
+                    }
+                }
                 for (int jj = 0; jj < lanes; jj++) {
                     if (jj < width) {
                         int row = bOff + (jp + jj) * k + p0;
-                        for (int p = 0; p < depth; p++) {
+                        for (int p = blocked; p < depth; p++) {
                             panel[p * lanes + jj] = b[row + p];
                         }
                     } else {
