@@ -57,7 +57,17 @@ public final class ServeLoad {
         }
         int tokens = Integer.parseInt(options.get("tokens"));
         int rounds = Integer.parseInt(options.get("rounds"));
-        stream(url, model, 0, 4);                                      // warm the server's JIT and caches
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {      // warm the server's JIT
+            List<Future<Stream1>> warm = new ArrayList<>();
+            for (int c = 0; c < 8; c++) {
+                int client = c;
+                warm.add(pool.submit(() -> stream(url, model, client, 64)));
+            }
+            for (Future<Stream1> f : warm) {
+                f.get();
+            }
+            stream(url, model, 0, 64);
+        }
         System.out.printf(Locale.ROOT, "%-8s %12s %10s %10s %10s %10s %8s%n", "clients", "tokens/s", "ttft p50",
                 "ttft p99", "itl p50", "itl p99", "tokens");
         for (String n : options.get("clients").split(",")) {
@@ -93,10 +103,13 @@ public final class ServeLoad {
         }
     }
 
-    /** Streams one completion; every token arrives as its own chunk (logprobs asks for one per token). */
+    /**
+     * Streams one completion as a plain client does; each token's text arrives in its own chunk (a token whose bytes
+     * end mid-character comes with the next), and the usage chunk at the end counts the tokens.
+     */
     static Stream1 stream(String url, String model, int index, int tokens) throws IOException, InterruptedException {
         String body = Json.write(Map.of("model", model, "prompt", "First Citizen " + index + ":", "max_tokens",
-                tokens, "temperature", 0.8, "seed", index, "stream", true, "logprobs", 0));
+                tokens, "temperature", 0.8, "seed", index, "stream", true, "stream_options", Map.of("include_usage", true)));
         HttpRequest request = HttpRequest.newBuilder(URI.create(url + "/completions"))
                 .header("Content-Type", "application/json").timeout(Duration.ofMinutes(10))
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
@@ -106,11 +119,16 @@ public final class ServeLoad {
             throw new IOException("HTTP " + response.statusCode() + ": " + String.join("\n", response.body().toList()));
         }
         List<Long> arrivals = new ArrayList<>();
+        int[] counted = {0};
         response.body().forEach(line -> {
-            if (line.startsWith("data: {") && line.contains("\"logprobs\":{")) {
-                arrivals.add(System.nanoTime());
-            } else if (line.startsWith("data: {\"error\"")) {
+            if (line.startsWith("data: {\"error\"")) {
                 throw new IllegalStateException(line);
+            }
+            if (line.startsWith("data: {") && line.contains("\"finish_reason\":null")) {
+                arrivals.add(System.nanoTime());
+            } else if (line.startsWith("data: {") && line.contains("\"completion_tokens\":")) {
+                Map<?, ?> usage = (Map<?, ?>) ((Map<?, ?>) Json.parse(line.substring(6), "usage")).get("usage");
+                counted[0] = ((Number) usage.get("completion_tokens")).intValue();
             }
         });
         if (arrivals.isEmpty()) {
@@ -120,7 +138,7 @@ public final class ServeLoad {
         for (int i = 1; i < arrivals.size(); i++) {
             gaps[i - 1] = (arrivals.get(i) - arrivals.get(i - 1)) / 1e9;
         }
-        return new Stream1((arrivals.getFirst() - sent) / 1e9, gaps, arrivals.size());
+        return new Stream1((arrivals.getFirst() - sent) / 1e9, gaps, counted[0]);
     }
 
     /** Many short requests; the server's RSS after a tenth of them and after all. */

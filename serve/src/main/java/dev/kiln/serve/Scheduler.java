@@ -222,9 +222,9 @@ final class Scheduler implements AutoCloseable {
         Sequence s = prefilling.getFirst();
         int count = Math.min(prefillChunk, s.prompt.length - s.fed);
         int[] chunk = java.util.Arrays.copyOfRange(s.prompt, s.fed, s.fed + count);
-        float[] logits;
+        TokenSampler.Rows logits;
         try (MemoryScope scope = MemoryScope.open()) {
-            logits = decoder.step(new int[] {s.slot}, new int[][] {chunk}).toFloatArray();
+            logits = sampler.read(decoder.step(new int[] {s.slot}, new int[][] {chunk}), List.of(s));
         } catch (RuntimeException e) {
             prefilling.removeFirst();
             fail(s, e);
@@ -251,9 +251,9 @@ final class Scheduler implements AutoCloseable {
             tokens[i] = new int[] {running.get(i).pending};
         }
         metrics.batchSize.observe(rows);
-        float[] logits;
+        TokenSampler.Rows logits;
         try (MemoryScope scope = MemoryScope.open()) {
-            logits = decoder.step(slots, tokens).toFloatArray();
+            logits = sampler.read(decoder.step(slots, tokens), running);
         } catch (RuntimeException e) {
             List<Sequence> failed = new ArrayList<>(running);
             running.clear();
@@ -261,10 +261,9 @@ final class Scheduler implements AutoCloseable {
             return;
         }
         List<Sequence> still = new ArrayList<>(rows);
-        int vocab = logits.length / rows;
         for (int i = 0; i < rows; i++) {
             Sequence s = running.get(i);
-            if (choose(s, logits, i * vocab)) {
+            if (choose(s, logits, i)) {
                 still.add(s);
             }
         }
@@ -273,20 +272,11 @@ final class Scheduler implements AutoCloseable {
     }
 
     /** Samples the sequence's next token from its logits row and reports it; false when the sequence has ended. */
-    private boolean choose(Sequence s, float[] logits, int offset) {
+    private boolean choose(Sequence s, TokenSampler.Rows logits, int row) {
         GenerationParams params = s.params;
-        int token = sampler.choose(logits, offset, params, s.random);
-        Event.TokenLogprob logprob = null;
-        if (params.wantsLogprobs()) {
-            double normaliser = sampler.logNormaliser(logits, offset);
-            List<Event.Alternative> top = new ArrayList<>();
-            if (params.logprobs() > 0) {
-                for (int id : sampler.top(logits, offset, params.logprobs())) {
-                    top.add(new Event.Alternative(id, logits[offset + id] - normaliser));
-                }
-            }
-            logprob = new Event.TokenLogprob(token, logits[offset + token] - normaliser, top);
-        }
+        int token = sampler.choose(logits, row, params, s.random);
+        Event.TokenLogprob logprob = params.wantsLogprobs() ? sampler.logprob(logits, row, token, params.logprobs())
+                : null;
         long now = System.nanoTime();
         if (s.generated == 0) {
             metrics.timeToFirstToken.observe((now - s.enqueuedNanos) / 1e9);

@@ -58,7 +58,7 @@ final class Gemm {
      * of columns).
      */
     static final int NC = 512;
-    static final int SMALL_M = 4;
+    static final int SMALL_M = 16;
     /**
      * Products with at most this many columns of C or this deep a k (LoRA's rank-r products: x·Aᵀ, its gradients)
      * take the narrow path: packing panels for them costs more than the product, and a micro-tile of 2 vectors
@@ -858,7 +858,44 @@ final class Gemm {
             int row1 = row0 + n;
             int row2 = row1 + n;
             int row3 = row2 + n;
-            for (int i = 0; i < m; i++) {
+            int i = 0;
+            // two rows of A per pass: each vector of B loaded once feeds both rows' sums
+            for (; vector && i + 2 <= m; i += 2) {
+                int ai = aOff + i * k + p;
+                int bi = ai + k;
+                int out = inC ? cOff + i * n + j0 : i * width;
+                int outB = out + (inC ? n : width);
+                FloatVector x0 = FloatVector.broadcast(F, a[ai]);
+                FloatVector x1 = FloatVector.broadcast(F, a[ai + 1]);
+                FloatVector x2 = FloatVector.broadcast(F, a[ai + 2]);
+                FloatVector x3 = FloatVector.broadcast(F, a[ai + 3]);
+                FloatVector y0 = FloatVector.broadcast(F, a[bi]);
+                FloatVector y1 = FloatVector.broadcast(F, a[bi + 1]);
+                FloatVector y2 = FloatVector.broadcast(F, a[bi + 2]);
+                FloatVector y3 = FloatVector.broadcast(F, a[bi + 3]);
+                int j = 0;
+                for (; j < vectorEnd; j += LANES) {
+                    FloatVector b0 = FloatVector.fromArray(F, b, row0 + j);
+                    FloatVector b1 = FloatVector.fromArray(F, b, row1 + j);
+                    FloatVector b2 = FloatVector.fromArray(F, b, row2 + j);
+                    FloatVector b3 = FloatVector.fromArray(F, b, row3 + j);
+                    FloatVector sum = FloatVector.fromArray(F, acc, out + j);
+                    sum = b0.fma(x0, sum);
+                    sum = b1.fma(x1, sum);
+                    sum = b2.fma(x2, sum);
+                    sum = b3.fma(x3, sum);
+                    sum.intoArray(acc, out + j);
+                    FloatVector other = FloatVector.fromArray(F, acc, outB + j);
+                    other = b0.fma(y0, other);
+                    other = b1.fma(y1, other);
+                    other = b2.fma(y2, other);
+                    other = b3.fma(y3, other);
+                    other.intoArray(acc, outB + j);
+                }
+                fourRowTail(a, ai, b, row0, n, acc, out, j, width);
+                fourRowTail(a, bi, b, row0, n, acc, outB, j, width);
+            }
+            for (; i < m; i++) {
                 int ai = aOff + i * k + p;
                 float a0 = a[ai];
                 float a1 = a[ai + 1];
@@ -907,6 +944,19 @@ final class Gemm {
         }
     }
 
+    /** acc[out + j] for j in [from, width) (+)= four rows of B times a[ai..ai+4), in streamBlock's order. */
+    private void fourRowTail(float[] a, int ai, float[] b, int row0, int n, float[] acc, int out, int from,
+                             int width) {
+        for (int j = from; j < width; j++) {
+            float sum = acc[out + j];
+            sum = madd(a[ai], b[row0 + j], sum);
+            sum = madd(a[ai + 1], b[row0 + n + j], sum);
+            sum = madd(a[ai + 2], b[row0 + 2 * n + j], sum);
+            sum = madd(a[ai + 3], b[row0 + 3 * n + j], sum);
+            acc[out + j] = sum;
+        }
+    }
+
     /**
      * a·b + c as the kernels compute it: fused where the vector kernels fuse (so a tail column matches its lanes),
      * a product and a sum in the plain-Java kernels.
@@ -950,7 +1000,28 @@ final class Gemm {
                     }
                 }
                 boolean add = accumulate || p0 > 0;
-                for (int i = 0; i < m; i++) {
+                int i = 0;
+                // four rows of A per pass over the panel: each panel vector loaded once feeds four sums
+                for (; vector && width == lanes && i + 4 <= m; i += 4) {
+                    int ai = aOff + i * k + p0;
+                    FloatVector s0 = FloatVector.zero(F);
+                    FloatVector s1 = FloatVector.zero(F);
+                    FloatVector s2 = FloatVector.zero(F);
+                    FloatVector s3 = FloatVector.zero(F);
+                    for (int p = 0; p < depth; p++) {
+                        FloatVector column = FloatVector.fromArray(F, panel, p * lanes);
+                        s0 = FloatVector.broadcast(F, a[ai + p]).fma(column, s0);
+                        s1 = FloatVector.broadcast(F, a[ai + k + p]).fma(column, s1);
+                        s2 = FloatVector.broadcast(F, a[ai + 2 * k + p]).fma(column, s2);
+                        s3 = FloatVector.broadcast(F, a[ai + 3 * k + p]).fma(column, s3);
+                    }
+                    int out = cOff + i * n + jp;
+                    (add ? s0.add(FloatVector.fromArray(F, c, out)) : s0).intoArray(c, out);
+                    (add ? s1.add(FloatVector.fromArray(F, c, out + n)) : s1).intoArray(c, out + n);
+                    (add ? s2.add(FloatVector.fromArray(F, c, out + 2 * n)) : s2).intoArray(c, out + 2 * n);
+                    (add ? s3.add(FloatVector.fromArray(F, c, out + 3 * n)) : s3).intoArray(c, out + 3 * n);
+                }
+                for (; i < m; i++) {
                     int ai = aOff + i * k + p0;
                     int out = cOff + i * n + jp;
                     if (vector) {

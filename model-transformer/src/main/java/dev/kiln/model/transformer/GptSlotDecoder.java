@@ -121,10 +121,43 @@ final class GptSlotDecoder implements SlotDecoder {
                 store(k, keys[layer], i, slots[i], offsets[i], tokens[i].length);
                 store(v, values[layer], i, slots[i], offsets[i], tokens[i].length);
             }
+            if (time == 1) {
+                return attendInPlace(q, offsets, keyLengths);
+            }
             Tensor rowKeys = gather(keys[layer], keyLengths, longest);                     // (n, H, L, D)
             Tensor rowValues = gather(values[layer], keyLengths, longest);
             return q.scaledDotProductAttention(rowKeys, rowValues, new AttentionShape(rows, heads, time, longest, d,
                     AttentionShape.defaultScale(d), true, offsets, keyLengths));             // (n, H, T, D)
+        }
+
+        /**
+         * A decode step (one new token per row) attends over the caches where they are: each row's query goes to its
+         * slot's place in a (slots, H, 1, D) batch whose other places see no keys, so no prefix is copied.
+         */
+        private Tensor attendInPlace(Tensor q, int[] rowOffsets, int[] rowKeyLengths) {
+            int rows = slots.length;
+            int heads = config.heads();
+            int d = config.headSize();
+            int capacity = table.capacity();
+            int[] offsets = new int[capacity];
+            int[] keyLengths = new int[capacity];
+            Tensor queries = Tensor.zeros(backend, capacity, heads, 1, d);
+            Tensor source = q.contiguous();
+            for (int i = 0; i < rows; i++) {
+                offsets[slots[i]] = rowOffsets[i];
+                keyLengths[slots[i]] = rowKeyLengths[i];
+                backend.copyStrided(source.storage(), i * heads * d, new int[] {heads * d}, new int[] {1},
+                        queries.storage(), slots[i] * heads * d, new int[] {1});
+            }
+            Tensor attended = queries.scaledDotProductAttention(keys[layer], values[layer], new AttentionShape(
+                    capacity, heads, 1, maxLength, d, AttentionShape.defaultScale(d), true, offsets, keyLengths));
+            Tensor out = Tensor.zeros(backend, rows, heads, 1, d);
+            Tensor all = attended.contiguous();
+            for (int i = 0; i < rows; i++) {
+                backend.copyStrided(all.storage(), slots[i] * heads * d, new int[] {heads * d}, new int[] {1},
+                        out.storage(), i * heads * d, new int[] {1});
+            }
+            return out;                                                                       // (n, H, 1, D)
         }
 
         /** Row {@code row}'s first {@code count} new keys (n, H, T, D) into the slot's cache from {@code start}. */
