@@ -6,12 +6,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.api.io.Json;
 import dev.kiln.cli.Kiln;
+import dev.kiln.serve.KilnServer;
+import dev.kiln.serve.ServeSettings;
+import dev.kiln.serve.ServedModel;
+import dev.kiln.trainer.Plugins;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.lang.module.ResolvedModule;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,6 +104,23 @@ class CliTest {
             assertTrue(report.get(key) instanceof Number, key + " in " + report);
         }
         assertEquals(400L, ((Number) report.get("pairs")).longValue());
+
+        // kiln serve completes a source with the same greedy translation
+        Outcome greedy = kiln("generate", "--checkpoint", run.toString(), "--source", "40,710", "--beam", "1");
+        assertEquals(0, greedy.code(), greedy.err());
+        try (ServedModel served = ServedModel.load(Plugins.load(ModuleLayer.boot()), run, "cpu", "numbers");
+             KilnServer server = KilnServer.start(served, ServeSettings.defaults().withPort(0))) {
+            HttpResponse<String> response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(server.baseUrl() + "/completions")).POST(HttpRequest.BodyPublishers.ofString(
+                    "{\"model\": \"numbers\", \"prompt\": \"40,710\", \"max_tokens\": 500, \"temperature\": 0}"))
+                    .build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, response.statusCode(), response.body());
+            Map<?, ?> body = (Map<?, ?>) Json.parse(response.body(), "completion");
+            Map<?, ?> choice = (Map<?, ?>) ((List<?>) body.get("choices")).getFirst();
+            assertEquals(greedy.out().strip(), ((String) choice.get("text")).strip());
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
     }
 
     /** Short instruction examples in all three formats, answerable by a tiny model's 32-token context. */

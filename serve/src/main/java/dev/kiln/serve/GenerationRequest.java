@@ -39,7 +39,6 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
         checkModel(f, served);
         f.neutral("best_of", 1L);
         f.neutral("suffix", "");
-        Tokenizer tokenizer = served.tokenizer();
         if (!f.has("prompt")) {
             throw ApiError.invalid("prompt is required", "prompt");
         }
@@ -72,10 +71,8 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
             throw ApiError.invalid("echo with logprobs (the prompt's own log-probabilities) is not supported by "
                     + "this server; ask for one or the other", "echo");
         }
-        int maxTokens = (int) f.integer("max_tokens", 16, 1, Integer.MAX_VALUE);
-        Set<Integer> stopTokens = new HashSet<>();
-        served.endOfText().ifPresent(stopTokens::add);
-        return finish(f, false, prompts, texts, maxTokens, logprobs, stopTokens, echo);
+        int maxTokens = Math.min(served.maxNewTokens(), (int) f.integer("max_tokens", 16, 1, Integer.MAX_VALUE));
+        return finish(f, false, prompts, texts, maxTokens, logprobs, served.stopTokens(), echo);
     }
 
     /** {@code POST /v1/chat/completions}: the messages rendered through the checkpoint's chat template. */
@@ -111,9 +108,8 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
         }
         String tokensField = f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         int maxTokens = (int) f.integer(tokensField, maxLength - ids.length, 1, Integer.MAX_VALUE);
-        Set<Integer> stopTokens = new HashSet<>();
+        Set<Integer> stopTokens = new HashSet<>(served.stopTokens());
         stopTokens.add(template.stopTokenId(served.tokenizer()));
-        served.endOfText().ifPresent(stopTokens::add);
         return finish(f, true, prompts, List.of(""), maxTokens, logprobs ? top : -1, stopTokens, false);
     }
 
@@ -212,8 +208,7 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
     }
 
     private static void addText(String text, ServedModel served, List<int[]> prompts, List<String> texts) {
-        Tokenizer tokenizer = served.tokenizer();
-        int[] ids = tokenizer.encode(text, tokenizer.specialTokens().keySet());
+        int[] ids = served.encodePrompt(text);
         if (ids.length == 0) {
             ids = served.endOfText().map(eot -> new int[] {eot}).orElseThrow(() -> ApiError.invalid(
                     "the prompt is empty and the vocabulary has no " + ServedModel.END_OF_TEXT + " to start from",

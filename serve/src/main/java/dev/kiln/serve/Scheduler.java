@@ -38,10 +38,10 @@ final class Scheduler implements AutoCloseable {
 
     Scheduler(ServedModel served, ServeSettings settings, Metrics metrics) {
         this.served = served;
-        this.decoder = served.model().slotDecoder(settings.parallel(), settings.maxLength());
+        this.decoder = served.slotDecoder(settings.parallel(), settings.maxLength());
         this.sampler = new TokenSampler(served.model().vocabSize());
         this.metrics = metrics;
-        this.prefillChunk = settings.prefillChunk();
+        this.prefillChunk = served.wholePrompt() ? Integer.MAX_VALUE : settings.prefillChunk();
         this.queueLimit = settings.queue();
         metrics.gauges(this::waitingCount, this::occupiedCount);
         this.thread = Thread.ofPlatform().name("kiln-scheduler").daemon().start(this::run);
