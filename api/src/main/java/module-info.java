@@ -6,6 +6,7 @@ module dev.kiln.api {
     exports dev.kiln.api;
     exports dev.kiln.api.backend;
     exports dev.kiln.api.chat;
+    exports dev.kiln.api.distributed;
     exports dev.kiln.api.ops;
     exports dev.kiln.api.tensor;
     exports dev.kiln.api.nn;
@@ -21,4 +22,5 @@ module dev.kiln.api {
     uses dev.kiln.api.model.ModelProvider;
     uses dev.kiln.api.tokenizer.TokenizerProvider;
     uses dev.kiln.api.task.TaskProvider;
+    uses dev.kiln.api.distributed.CommunicatorProvider;
 }

@@ -1,0 +1,166 @@
+package dev.kiln.distributed.mpi;
+
+import dev.kiln.api.KilnException;
+import dev.kiln.api.distributed.Communicator;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A rank of an Open MPI job. Collectives go through one native buffer that grows to the largest message and is
+ * reused (no allocation per call); {@code MPI_Allreduce} works on it in place. The process joins with
+ * {@code MPI_Init_thread(MPI_THREAD_SERIALIZED)}, so any one thread at a time may communicate (a communication
+ * thread beside the backward pass), and leaves with {@code MPI_Finalize} when closed.
+ */
+final class MpiCommunicator implements Communicator {
+    private static MpiCommunicator joined;
+
+    private final Mpi mpi;
+    private final int rank;
+    private final int size;
+    private final Arena arena = Arena.ofShared();
+    private MemorySegment buffer = MemorySegment.NULL;
+    private boolean closed;
+
+    private MpiCommunicator(Mpi mpi, int rank, int size) {
+        this.mpi = mpi;
+        this.rank = rank;
+        this.size = size;
+    }
+
+    /** Joins the job (once per process: MPI cannot be initialised twice). */
+    static synchronized MpiCommunicator join() {
+        if (joined != null && !joined.closed) {
+            return joined;
+        }
+        if (joined != null) {
+            throw new KilnException("mpi: this process already left its job (MPI cannot be initialised twice)");
+        }
+        Mpi mpi = new Mpi();
+        try (Arena call = Arena.ofConfined()) {
+            // Open MPI must not take the JVM's signal handlers (the JVM turns some SIGSEGVs into exceptions)
+            int unused = (int) mpi.setenv.invokeExact(call.allocateFrom("OMPI_MCA_opal_signal"), call.allocateFrom(""),
+                    0);
+            MemorySegment provided = call.allocate(ValueLayout.JAVA_INT);
+            Mpi.check("MPI_Init_thread", (int) mpi.initThread.invokeExact(MemorySegment.NULL, MemorySegment.NULL,
+                    Mpi.THREAD_SERIALIZED, provided));
+            if (provided.get(ValueLayout.JAVA_INT, 0) < Mpi.THREAD_SERIALIZED) {
+                throw new KilnException("mpi: the library gives thread level " + provided.get(ValueLayout.JAVA_INT, 0)
+                        + ", Kiln needs MPI_THREAD_SERIALIZED (" + Mpi.THREAD_SERIALIZED + ")");
+            }
+            MemorySegment value = call.allocate(ValueLayout.JAVA_INT);
+            Mpi.check("MPI_Comm_rank", (int) mpi.commRank.invokeExact(mpi.commWorld, value));
+            int rank = value.get(ValueLayout.JAVA_INT, 0);
+            Mpi.check("MPI_Comm_size", (int) mpi.commSize.invokeExact(mpi.commWorld, value));
+            joined = new MpiCommunicator(mpi, rank, value.get(ValueLayout.JAVA_INT, 0));
+            return joined;
+        } catch (KilnException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new KilnException("mpi: cannot join the job: " + t, t);
+        }
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    private MemorySegment buffer(long bytes) {
+        if (buffer.byteSize() < bytes) {
+            buffer = arena.allocate(Math.max(bytes, Math.min(2 * buffer.byteSize(), 1L << 28)), 64);
+        }
+        return buffer;
+    }
+
+    @Override
+    public synchronized void allReduceSum(float[] data, int offset, int length) {
+        if (length == 0) {
+            return;
+        }
+        MemorySegment native_ = buffer(4L * length);
+        MemorySegment.copy(data, offset, native_, ValueLayout.JAVA_FLOAT, 0, length);
+        call("MPI_Allreduce", () -> (int) mpi.allReduce.invokeExact(Mpi.IN_PLACE, native_, length, mpi.floatType,
+                mpi.sum, mpi.commWorld));
+        MemorySegment.copy(native_, ValueLayout.JAVA_FLOAT, 0, data, offset, length);
+    }
+
+    @Override
+    public synchronized void allReduceSum(double[] data) {
+        if (data.length == 0) {
+            return;
+        }
+        MemorySegment native_ = buffer(8L * data.length);
+        MemorySegment.copy(data, 0, native_, ValueLayout.JAVA_DOUBLE, 0, data.length);
+        call("MPI_Allreduce", () -> (int) mpi.allReduce.invokeExact(Mpi.IN_PLACE, native_, data.length,
+                mpi.doubleType, mpi.sum, mpi.commWorld));
+        MemorySegment.copy(native_, ValueLayout.JAVA_DOUBLE, 0, data, 0, data.length);
+    }
+
+    @Override
+    public synchronized void broadcast(float[] data, int offset, int length, int root) {
+        if (length == 0) {
+            return;
+        }
+        MemorySegment native_ = buffer(4L * length);
+        MemorySegment.copy(data, offset, native_, ValueLayout.JAVA_FLOAT, 0, length);
+        call("MPI_Bcast", () -> (int) mpi.broadcast.invokeExact(native_, length, mpi.floatType, root, mpi.commWorld));
+        MemorySegment.copy(native_, ValueLayout.JAVA_FLOAT, 0, data, offset, length);
+    }
+
+    @Override
+    public synchronized void broadcast(byte[] data, int root) {
+        if (data.length == 0) {
+            return;
+        }
+        MemorySegment native_ = buffer(data.length);
+        MemorySegment.copy(data, 0, native_, ValueLayout.JAVA_BYTE, 0, data.length);
+        call("MPI_Bcast", () -> (int) mpi.broadcast.invokeExact(native_, data.length, mpi.byteType, root,
+                mpi.commWorld));
+        MemorySegment.copy(native_, ValueLayout.JAVA_BYTE, 0, data, 0, data.length);
+    }
+
+    @Override
+    public synchronized void barrier() {
+        call("MPI_Barrier", () -> (int) mpi.barrier.invokeExact(mpi.commWorld));
+    }
+
+    @Override
+    public void abort(int code) {
+        call("MPI_Abort", () -> (int) mpi.abort.invokeExact(mpi.commWorld, code));
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        call("MPI_Finalize", () -> (int) mpi.finalizeCall.invokeExact());
+    }
+
+    /** A native call that returns MPI's error code. */
+    private interface NativeCall {
+        int run() throws Throwable;
+    }
+
+    private void call(String name, NativeCall call) {
+        if (closed && !name.equals("MPI_Finalize")) {
+            throw new KilnException("mpi: " + name + " after the communicator was closed");
+        }
+        int code;
+        try {
+            code = call.run();
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new KilnException("mpi: " + name + ": " + t, t);
+        }
+        Mpi.check(name, code);
+    }
+}
