@@ -26,6 +26,7 @@ final class PluginsCommand implements Callable<Integer> {
         addRows(rows, plugins.models());
         addRows(rows, plugins.tokenizers());
         addRows(rows, plugins.tasks());
+        addRows(rows, plugins.communicators());
         int[] widths = new int[rows.getFirst().length];
         for (String[] row : rows) {
             for (int c = 0; c < row.length; c++) {

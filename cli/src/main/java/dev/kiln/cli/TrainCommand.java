@@ -1,9 +1,11 @@
 package dev.kiln.cli;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.distributed.Communicator;
 import dev.kiln.api.task.Evaluation;
 import dev.kiln.trainer.ExperimentConfig;
 import dev.kiln.trainer.Trainer;
+import dev.kiln.trainer.TrainingListener;
 import dev.kiln.trainer.TrainingResult;
 import dev.kiln.trainer.data.Corpus;
 import java.io.IOException;
@@ -73,8 +75,27 @@ final class TrainCommand implements Callable<Integer> {
         putIfSet(layered, "data.path", data);
         layered.putAll(ConfigFiles.overrides(overrides));
 
+        try (Communicator ranks = kiln.plugins().joinRanks()) {
+            if (ranks.size() == 1) {
+                return train(layered, ranks);
+            }
+            try {
+                return train(layered, ranks);
+            } catch (RuntimeException | Error e) {
+                // this rank cannot go on: say why once, then end the job rather than leave the others waiting
+                kiln.err.println("kiln: error on rank " + ranks.rank() + " of " + ranks.size() + ": "
+                        + (e.getMessage() == null ? e.toString() : e.getMessage()));
+                kiln.err.flush();
+                ranks.abort(1);
+                throw e;
+            }
+        }
+    }
+
+    private Integer train(Map<String, String> layered, Communicator ranks) {
+        boolean writer = ranks.rank() == 0;
         ProgressPrinter progress = new ProgressPrinter(kiln.out, ProgressPrinter.stdoutIsTerminal());
-        Trainer trainer = new Trainer(kiln.plugins(), progress);
+        Trainer trainer = new Trainer(kiln.plugins(), writer ? progress : new TrainingListener() { }, ranks);
         TrainingResult result;
         try (Interruption interruption = Interruption.onSignal(trainer::requestStop)) {
             if (resume != null) {
@@ -90,13 +111,26 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 experiment = experiment.with(layered);
                 pretrainBaseIfMissing(trainer, experiment);
-                Path runDirectory = out != null ? out : Path.of("runs", experiment.id("model") + "-"
-                        + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+                Path runDirectory = out != null ? out : Path.of(agreed(ranks, "runs/" + experiment.id("model") + "-"
+                        + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
                 result = trainer.train(experiment, bundledCorpus(), runDirectory);
             }
-            report(result);
+            if (writer) {
+                report(result);
+            }
         }
         return 0;
+    }
+
+    /** Rank 0's value of a short string, on every rank (a run directory named after the time). */
+    private static String agreed(Communicator ranks, String value) {
+        byte[] bytes = java.util.Arrays.copyOf(value.getBytes(java.nio.charset.StandardCharsets.UTF_8), 512);
+        ranks.broadcast(bytes, 0);
+        int end = 0;
+        while (end < bytes.length && bytes[end] != 0) {
+            end++;
+        }
+        return new String(bytes, 0, end, java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /**

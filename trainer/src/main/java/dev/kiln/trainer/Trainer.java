@@ -4,6 +4,7 @@ import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.backend.BackendProvider;
 import dev.kiln.api.chat.ChatTemplate;
+import dev.kiln.api.distributed.Communicator;
 import dev.kiln.api.io.AtomicFiles;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.model.LanguageModel;
@@ -62,11 +63,29 @@ public final class Trainer {
 
     private final Plugins plugins;
     private final TrainingListener listener;
+    private final Communicator ranks;
     private volatile boolean stopRequested;
 
     public Trainer(Plugins plugins, TrainingListener listener) {
+        this(plugins, listener, Communicator.single());
+    }
+
+    /**
+     * A trainer that is one rank of a data-parallel run: every rank runs the same experiment on its shard of each
+     * global batch; only rank 0 takes the run directory's lock and writes checkpoints, metrics and the loss chart.
+     */
+    public Trainer(Plugins plugins, TrainingListener listener, Communicator ranks) {
         this.plugins = plugins;
         this.listener = listener;
+        this.ranks = ranks;
+    }
+
+    private boolean writer() {
+        return ranks.rank() == 0;
+    }
+
+    private RunLock lock(Path runDirectory) {
+        return writer() ? RunLock.acquire(runDirectory) : null;
     }
 
     /**
@@ -82,18 +101,16 @@ public final class Trainer {
      * the config names no {@code data.path} (the CLI passes its bundled corpus; null means data.path is required).
      */
     public TrainingResult train(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory) {
-        try (RunLock lock = RunLock.acquire(runDirectory)) {
-            return trainLocked(config, fallbackCorpus, runDirectory);
+        boolean taken = Files.isDirectory(runDirectory.resolve(CheckpointStore.FOLDER))
+                || Files.isRegularFile(runDirectory.resolve(RUN_CONFIG));
+        ranks.barrier();                                   // every rank looked before rank 0 writes anything
+        try (RunLock lock = lock(runDirectory)) {
+            if (taken) {
+                throw new KilnException("run directory " + runDirectory + " already holds a run; resume it with "
+                        + "--resume " + runDirectory + " or choose another --out");
+            }
+            return run(config, fallbackCorpus, runDirectory, null);
         }
-    }
-
-    private TrainingResult trainLocked(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory) {
-        if (Files.isDirectory(runDirectory.resolve(CheckpointStore.FOLDER))
-                || Files.isRegularFile(runDirectory.resolve(RUN_CONFIG))) {
-            throw new KilnException("run directory " + runDirectory + " already holds a run; resume it with --resume "
-                    + runDirectory + " or choose another --out");
-        }
-        return run(config, fallbackCorpus, runDirectory, null);
     }
 
     /**
@@ -111,7 +128,7 @@ public final class Trainer {
                 + directory + " is not inside a run's " + CheckpointStore.FOLDER + "/ folder, so there is no run to "
                 + "continue; copy it into one or fine-tune from it with train.init_from"));
         ExperimentConfig config = ExperimentConfig.of(checkpoint.experiment()).with(overrides);
-        try (RunLock lock = RunLock.acquire(runDirectory)) {
+        try (RunLock lock = lock(runDirectory)) {
             // the latest checkpoint again, now that no other writer can be adding one
             Checkpoint latest = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, false));
             return run(config, fallbackCorpus, runDirectory, latest);
@@ -132,8 +149,10 @@ public final class Trainer {
             plugins.tokenizers().get(config.id("tokenizer"));
         }
         Corpus corpus = corpus(data, fallbackCorpus);
-        Path cache = data.cache().isEmpty()
+        Path sharedCache = data.cache().isEmpty()
                 ? runDirectory.toAbsolutePath().normalize().getParent().resolve(".cache") : Path.of(data.cache());
+        // each rank builds its own (identical) tokenizer and token caches: no two processes write one file
+        Path cache = writer() ? sharedCache : sharedCache.resolve("rank-" + ranks.rank());
 
         Checkpoint initial = resumed != null ? resumed
                 : settings.initFrom().isEmpty() ? null : Checkpoint.open(CheckpointStore.resolve(Path.of(settings.initFrom()), true));
@@ -210,9 +229,19 @@ public final class Trainer {
                 trainableCount, model.parameterCount(), 100.0 * trainableCount / model.parameterCount(), stateFloats));
         ChatTemplate template = task.chatTemplate().orElseGet(() -> initial == null ? null
                 : initial.chatTemplate().orElse(null));
-        BatchStream batches = task.trainBatches(settings.batchSize(), settings.context(), settings.seed(), 0, 1);
+        BatchStream batches = task.trainBatches(settings.batchSize(), settings.context(), settings.seed(),
+                ranks.rank(), ranks.size());
         TrainingStep trainingStep = new TrainingStep(model, task::loss, optimizer).clipGradients(settings.gradClip())
                 .measureGradientNorm(true);
+        DataParallel dataParallel = null;
+        if (ranks.size() > 1) {
+            DataParallel.checkSameStart(ranks, config.asMap(), trainable);
+            dataParallel = new DataParallel(ranks);
+            trainingStep.distributed(ranks).onGradientReady(dataParallel);
+            listener.onMessage("data parallel: rank " + ranks.rank() + " of " + ranks.size() + ", "
+                    + settings.batchSize() + " rows each (a global batch of " + ranks.size() * settings.batchSize()
+                    + ")");
+        }
         LrSchedule schedule = settings.lrSchedule();
 
         int step = 0;
@@ -234,14 +263,18 @@ public final class Trainer {
         } else if (initial != null) {
             listener.onMessage("fine-tuning from " + initial.directory() + " (step " + initial.step() + ")");
         }
-        writeRunConfig(runDirectory, config);
+        if (writer()) {
+            writeRunConfig(runDirectory, config);
+        }
         CheckpointStore store = new CheckpointStore(runDirectory, settings.keep());
         Path lastCheckpoint = resumed != null ? resumed.directory() : null;
         Evaluation lastEvaluation = null;
         TrainingResult.StopReason reason = TrainingResult.StopReason.COMPLETED;
 
         listener.onStart(runDirectory, step, settings.steps(), model.parameterCount());
-        try (MetricsLog metrics = MetricsLog.open(runDirectory.resolve("metrics.jsonl"), resumed != null ? step : -1)) {
+        try (DataParallel closing = dataParallel;
+             MetricsLog metrics = writer() ? MetricsLog.open(runDirectory.resolve("metrics.jsonl"),
+                     resumed != null ? step : -1) : MetricsLog.discarding()) {
             long loopStart = System.nanoTime();
             int badInARow = 0;
             double intervalLoss = 0;
@@ -250,7 +283,7 @@ public final class Trainer {
             long intervalStart = System.nanoTime();
             model.train(true);
             while (step < settings.steps()) {
-                if (stopRequested) {
+                if (ranks.sum(stopRequested ? 1 : 0) > 0) {           // every rank stops at the same step
                     reason = TrainingResult.StopReason.INTERRUPTED;
                     break;
                 }
@@ -302,8 +335,8 @@ public final class Trainer {
                     intervalTargets = 0;
                     intervalStart = System.nanoTime();
                 }
-                boolean outOfTime = settings.timeBudgetSeconds() > 0
-                        && (System.nanoTime() - loopStart) / 1e9 >= settings.timeBudgetSeconds();
+                boolean outOfTime = ranks.sum(settings.timeBudgetSeconds() > 0
+                        && (System.nanoTime() - loopStart) / 1e9 >= settings.timeBudgetSeconds() ? 1 : 0) > 0;
                 if (step % settings.evalEvery() == 0 || step == settings.steps() || outOfTime) {
                     lastEvaluation = task.evaluate(model, backend, settings.batchSize(), settings.context(),
                             settings.evalTokens());
@@ -317,11 +350,13 @@ public final class Trainer {
                     }
                     metrics.write(evaluationRecord(step, lastEvaluation, elapsed));
                     listener.onEvaluation(step, lastEvaluation, best);
-                    LossChart.write(runDirectory.resolve("loss.svg"), model.modelId() + " on " + tokenizer.id()
-                            + " tokens", metrics.trainLoss(), metrics.validationLoss());
-                    TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
-                            batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
-                    lastCheckpoint = save(store, step, best, model, tokenizer, config, state, template, adapter);
+                    if (writer()) {
+                        LossChart.write(runDirectory.resolve("loss.svg"), model.modelId() + " on " + tokenizer.id()
+                                + " tokens", metrics.trainLoss(), metrics.validationLoss());
+                        TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
+                                batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
+                        lastCheckpoint = save(store, step, best, model, tokenizer, config, state, template, adapter);
+                    }
                     if (settings.patience() > 0 && sinceBest >= settings.patience()) {
                         reason = TrainingResult.StopReason.EARLY_STOPPING;
                         listener.onMessage("stopping early: no improvement in " + sinceBest + " evaluations (best "
@@ -335,7 +370,7 @@ public final class Trainer {
                     break;
                 }
             }
-            if (reason == TrainingResult.StopReason.INTERRUPTED
+            if (writer() && reason == TrainingResult.StopReason.INTERRUPTED
                     && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(stepName(step)))) {
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
                 TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),

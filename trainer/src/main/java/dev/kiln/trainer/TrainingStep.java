@@ -1,6 +1,7 @@
 package dev.kiln.trainer;
 
 import dev.kiln.api.KilnException;
+import dev.kiln.api.distributed.Communicator;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.optim.GradientClipping;
 import dev.kiln.api.optim.Optimizer;
@@ -54,6 +55,7 @@ public final class TrainingStep {
     private double gradClip;
     private boolean measureNorm;
     private GradientHook hook;
+    private Communicator communicator = Communicator.single();
 
     public TrainingStep(LanguageModel model, LossFunction lossFunction, Optimizer optimizer) {
         this.model = model;
@@ -74,6 +76,16 @@ public final class TrainingStep {
         return this;
     }
 
+    /**
+     * Data parallelism: every rank runs this step on its own shard, the loss is divided by the count of scored
+     * targets over all ranks, and the hook (see {@link DataParallel}) sums the gradients across ranks before clipping,
+     * so every rank makes the same update.
+     */
+    public TrainingStep distributed(Communicator ranks) {
+        this.communicator = ranks;
+        return this;
+    }
+
     public TrainingStep onGradientReady(GradientHook gradientHook) {
         this.hook = gradientHook;
         return this;
@@ -88,6 +100,7 @@ public final class TrainingStep {
         for (Batch batch : microBatches) {
             targets += batch.countedTargets();
         }
+        targets = (long) communicator.sum(targets);          // the global count: every rank divides by the same
         double loss = 0;
         if (targets > 0) {
             float inverseCount = 1f / targets;
@@ -119,6 +132,7 @@ public final class TrainingStep {
         if (hook != null) {
             hook.allGradientsReady();
         }
+        loss = communicator.sum(loss);
         List<Tensor> parameters = model.parameters();
         double gradNorm = gradClip > 0 ? GradientClipping.clipGradNorm(parameters, gradClip)
                 : measureNorm ? GradientClipping.globalNorm(parameters) : Double.NaN;

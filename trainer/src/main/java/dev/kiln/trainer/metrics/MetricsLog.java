@@ -62,6 +62,11 @@ public final class MetricsLog implements AutoCloseable {
         }
     }
 
+    /** A log that keeps its records in memory and writes no file (a data-parallel rank other than 0). */
+    public static MetricsLog discarding() {
+        return new MetricsLog(null, Writer.nullWriter());
+    }
+
     /** Writes one record (which must have "type" and "step") and flushes it. */
     public void write(Map<String, Object> record) {
         Object type = record.get("type");
