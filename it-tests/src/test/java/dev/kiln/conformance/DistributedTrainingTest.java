@@ -1,0 +1,214 @@
+package dev.kiln.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.kiln.api.io.Json;
+import dev.kiln.trainer.checkpoint.Checkpoint;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Data-parallel training on Open MPI over loopback, two ranks of the built {@code kiln} under {@code mpirun}: two
+ * ranks with half the batch each give one process's losses; a two-rank run resumes exactly, with two ranks or in one
+ * process; a rank killed with SIGKILL ends the job within 30 s and leaves the last checkpoint whole. CI installs
+ * {@code openmpi-bin}; the tests never skip there.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class DistributedTrainingTest {
+    private static final List<String> TINY = List.of("model.n_layer=1", "model.n_head=2", "model.n_embd=32",
+            "model.n_positions=32", "train.context=32", "train.log_every=1", "tokenizer.vocab_size=300",
+            "train.eval_tokens=2048");
+
+    private static boolean mpirun() {
+        try {
+            return new ProcessBuilder("mpirun", "--version").redirectErrorStream(true).start().waitFor() == 0;
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    private static void requireMpi() {
+        boolean available = mpirun();
+        if ("true".equals(System.getenv("CI"))) {
+            assertTrue(available, "CI must install openmpi-bin");
+        }
+        assumeTrue(available, "mpirun is not installed (apt-get install openmpi-bin)");
+    }
+
+    /** The built kiln in a child JVM, as the launcher runs it; under mpirun with {@code ranks} > 1. */
+    private static List<String> kiln(int ranks, Path dir, List<String> args) throws IOException {
+        List<String> command = new ArrayList<>();
+        if (ranks > 1) {
+            // through env: mpirun rewrites a command whose program is named java (for Open MPI's own Java bindings)
+            command.addAll(List.of("mpirun", "-np", Integer.toString(ranks), "--bind-to", "none", "/usr/bin/env"));
+        }
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(List.of(System.getProperty("kiln.jvm.flags").trim().split("\\s+")));
+        command.addAll(List.of("--module-path", Path.of(System.getProperty("kiln.cli.app")).resolve("lib").toString(),
+                "-m", "dev.kiln.cli/dev.kiln.cli.Kiln"));
+        command.addAll(args);
+        command.add("data.cache=" + dir.resolve("cache"));
+        command.addAll(TINY);
+        return command;
+    }
+
+    private static Process start(List<String> command) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().put("OMPI_ALLOW_RUN_AS_ROOT", "1");
+        builder.environment().put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        return builder.start();
+    }
+
+    private static String run(List<String> command) throws IOException, InterruptedException {
+        Process process = start(command);
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(4, TimeUnit.MINUTES));
+        assertEquals(0, process.exitValue(), String.join(" ", command) + "\n" + output);
+        return output;
+    }
+
+    /** step → training loss from a run's metrics.jsonl. */
+    private static Map<Integer, Double> losses(Path run) throws IOException {
+        Map<Integer, Double> out = new java.util.TreeMap<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            Map<?, ?> record = (Map<?, ?>) Json.parse(line, "metrics");
+            if ("train".equals(record.get("type"))) {
+                out.put(((Number) record.get("step")).intValue(), ((Number) record.get("loss")).doubleValue());
+            }
+        }
+        return out;
+    }
+
+    private static void assertSameLosses(Map<Integer, Double> expected, Map<Integer, Double> actual, String what) {
+        for (Map.Entry<Integer, Double> e : actual.entrySet()) {
+            Double want = expected.get(e.getKey());
+            assertTrue(want != null, what + ": step " + e.getKey() + " missing from the reference");
+            assertEquals(want, e.getValue(), 1e-5 * Math.abs(want), what + " at step " + e.getKey());
+        }
+    }
+
+    @Test
+    void twoRanksWithHalfTheBatchTrainAsOneProcessAndResumeEitherWay(@TempDir Path dir) throws Exception {
+        requireMpi();
+        Path single = dir.resolve("single");
+        run(kiln(1, dir, List.of("train", "--out", single.toString(), "train.steps=20", "train.eval_every=10",
+                "train.batch_size=8")));
+        Path pair = dir.resolve("pair");
+        String output = run(kiln(2, dir, List.of("train", "--out", pair.toString(), "train.steps=20",
+                "train.eval_every=10", "train.batch_size=4")));
+        assertTrue(output.contains("data parallel: rank 0 of 2"), output);
+        assertTrue(!output.contains("rank 1 of 2"), "only rank 0 reports:\n" + output);
+        Map<Integer, Double> reference = losses(single);
+        assertEquals(20, reference.size());
+        assertSameLosses(reference, losses(pair), "2 ranks × 4 rows against 1 × 8");
+
+        // the 2-rank run, cut back to its step-10 checkpoint, goes on with 2 ranks or in one process (whole batch)
+        Path half = pair;
+        Path tenth = half.resolve("checkpoints").resolve("step-0000010");
+        assertTrue(Files.isDirectory(tenth), "the run kept its step-10 checkpoint");
+        Path again = dir.resolve("again");
+        copyRun(half, again, "step-0000010");
+        run(kiln(2, dir, List.of("train", "--resume", again.resolve("checkpoints/step-0000010").toString())));
+        assertSameLosses(reference, losses(again), "2 ranks resumed from step 10");
+        Path alone = dir.resolve("alone");
+        copyRun(half, alone, "step-0000010");
+        run(kiln(1, dir, List.of("train", "--resume", alone.resolve("checkpoints/step-0000010").toString(),
+                "train.batch_size=8")));
+        assertSameLosses(reference, losses(alone), "one process resumed from a 2-rank checkpoint");
+    }
+
+    /** A copy of a run with only the checkpoint named kept (as if it had stopped there). */
+    private static void copyRun(Path from, Path to, String checkpoint) throws IOException {
+        try (Stream<Path> walk = Files.walk(from)) {
+            for (Path p : walk.toList()) {
+                Path relative = from.relativize(p);
+                if (relative.startsWith("checkpoints") && relative.getNameCount() > 1
+                        && !relative.getName(1).toString().equals(checkpoint)) {
+                    continue;
+                }
+                if (relative.toString().equals(".lock")) {
+                    continue;
+                }
+                Path target = to.resolve(relative.toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(p, target);
+                }
+            }
+        }
+        // the metrics past the checkpoint belong to the steps that will be run again
+        List<String> kept = Files.readAllLines(to.resolve("metrics.jsonl")).stream().filter(line -> {
+            Map<?, ?> record = (Map<?, ?>) Json.parse(line, "metrics");
+            return ((Number) record.get("step")).intValue() <= 10;
+        }).toList();
+        Files.write(to.resolve("metrics.jsonl"), kept);
+    }
+
+    @Test
+    void aRankKilledMidRunEndsTheJobWithin30SecondsAndTheLastCheckpointStaysWhole(@TempDir Path dir)
+            throws Exception {
+        requireMpi();
+        Path run = dir.resolve("run");
+        Process job = start(kiln(2, dir, List.of("train", "--out", run.toString(), "train.steps=100000",
+                "train.eval_every=5", "train.batch_size=4")));
+        StringBuilder output = new StringBuilder();
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try {
+                output.append(new String(job.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+            } catch (IOException ignored) {
+                // the job is gone
+            }
+        });
+        Path checkpoints = run.resolve("checkpoints");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (System.nanoTime() < deadline && !(Files.isDirectory(checkpoints)
+                && Files.list(checkpoints).anyMatch(p -> p.getFileName().toString().startsWith("step-")))) {
+            Thread.sleep(100);
+        }
+        assertTrue(Files.isDirectory(checkpoints), "the job wrote a checkpoint:\n" + output);
+        // rank 1: the java child of mpirun that is not rank 0 (OMPI_COMM_WORLD_RANK=1 in its environment)
+        long victim = job.descendants().filter(p -> p.info().command().orElse("").endsWith("java"))
+                .filter(p -> rankOf(p.pid()) == 1).findFirst().or(() -> job.descendants()
+                        .filter(p -> rankOf(p.pid()) == 1).findFirst()).orElseThrow().pid();
+        long killed = System.nanoTime();
+        new ProcessBuilder("kill", "-9", Long.toString(victim)).start().waitFor();
+        assertTrue(job.waitFor(30, TimeUnit.SECONDS), "the job ended within 30 s of rank 1's death");
+        double seconds = (System.nanoTime() - killed) / 1e9;
+        reader.join(5000);
+        assertTrue(job.exitValue() != 0, "a job that lost a rank fails");
+        assertTrue(seconds < 30, seconds + " s");
+        try (Stream<Path> list = Files.list(checkpoints)) {
+            for (Path checkpoint : list.filter(p -> p.getFileName().toString().startsWith("step-")).toList()) {
+                Checkpoint opened = Checkpoint.open(checkpoint);
+                assertTrue(opened.trainingState().isPresent(), checkpoint + " is whole");
+            }
+        }
+    }
+
+    private static int rankOf(long pid) {
+        try {
+            byte[] environment = Files.readAllBytes(Path.of("/proc/" + pid + "/environ"));
+            for (String entry : new String(environment, StandardCharsets.UTF_8).split("\u0000")) {
+                if (entry.startsWith("OMPI_COMM_WORLD_RANK=")) {
+                    return Integer.parseInt(entry.substring("OMPI_COMM_WORLD_RANK=".length()));
+                }
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // not a rank, or gone
+        }
+        return -1;
+    }
+}
