@@ -219,6 +219,7 @@ public final class KilnServer implements AutoCloseable {
         if (length != null) {
             try {
                 if (Long.parseLong(length.trim()) > settings.maxBody()) {
+                    drain(exchange.getRequestBody());
                     throw tooLarge();
                 }
             } catch (NumberFormatException e) {
@@ -228,9 +229,10 @@ public final class KilnServer implements AutoCloseable {
         byte[] bytes;
         try (InputStream in = exchange.getRequestBody()) {
             bytes = in.readNBytes(settings.maxBody() + 1);
-        }
-        if (bytes.length > settings.maxBody()) {
-            throw tooLarge();
+            if (bytes.length > settings.maxBody()) {
+                drain(in);
+                throw tooLarge();
+            }
         }
         String text;
         try {
@@ -246,6 +248,18 @@ public final class KilnServer implements AutoCloseable {
             return Json.parse(text, "request body");
         } catch (KilnException e) {
             throw ApiError.invalid("the request body is not valid JSON: " + e.getMessage(), null, "invalid_json");
+        }
+    }
+
+    /**
+     * Reads and drops what is left of a refused body, up to 16 times the limit, so that the client, still sending,
+     * reads the 413 instead of a reset connection; a body larger still is cut off with the connection.
+     */
+    private void drain(InputStream in) throws IOException {
+        long left = 16L * settings.maxBody();
+        byte[] scratch = new byte[1 << 16];
+        for (int n; left > 0 && (n = in.read(scratch, 0, (int) Math.min(scratch.length, left))) > 0; ) {
+            left -= n;
         }
     }
 

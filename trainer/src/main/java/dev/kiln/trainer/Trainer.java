@@ -370,6 +370,13 @@ public final class Trainer {
                     break;
                 }
             }
+            if (dataParallel != null) {
+                double[] seconds = dataParallel.communicationSeconds();
+                listener.onMessage(String.format(java.util.Locale.ROOT, "data parallel: %.2f s summing gradients "
+                        + "across %d ranks, %.2f s of it waited for (%.0f %% hidden behind the backward pass)",
+                        seconds[0], ranks.size(), seconds[1],
+                        seconds[0] > 0 ? 100 * Math.max(0, 1 - seconds[1] / seconds[0]) : 0));
+            }
             if (writer() && reason == TrainingResult.StopReason.INTERRUPTED
                     && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(stepName(step)))) {
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
