@@ -25,8 +25,8 @@ public final class AllReduceBandwidth {
                 float[] data = new float[count];
                 java.util.Arrays.fill(data, 1f);
                 int repeats = bytes <= (1 << 20) ? 200 : 20;
-                for (int i = 0; i < 3; i++) {
-                    ranks.allReduceSum(data, 0, count);
+                for (int i = 0; i < 3 + 2000 / Math.max(1, (int) (bytes >> 10)); i++) {
+                    ranks.allReduceSum(data, 0, count);                         // warm: the JIT, then as C
                 }
                 ranks.barrier();
                 long start = System.nanoTime();

@@ -35,8 +35,13 @@ final class Mpi {
     final MethodHandle initialized = function("MPI_Initialized", INT, ADDRESS);
     final MethodHandle commRank = function("MPI_Comm_rank", INT, ADDRESS, ADDRESS);
     final MethodHandle commSize = function("MPI_Comm_size", INT, ADDRESS, ADDRESS);
-    final MethodHandle allReduce = function("MPI_Allreduce", INT, ADDRESS, ADDRESS, INT, ADDRESS, ADDRESS, ADDRESS);
-    final MethodHandle broadcast = function("MPI_Bcast", INT, ADDRESS, INT, ADDRESS, INT, ADDRESS);
+    /**
+     * The collectives on Java arrays in place: critical downcalls may take heap memory, so a gradient bucket goes to
+     * MPI without a copy (the collector waits while the call runs).
+     */
+    final MethodHandle allReduceHeap = critical("MPI_Allreduce", INT, ADDRESS, ADDRESS, INT, ADDRESS, ADDRESS,
+            ADDRESS);
+    final MethodHandle broadcastHeap = critical("MPI_Bcast", INT, ADDRESS, INT, ADDRESS, INT, ADDRESS);
     final MethodHandle barrier = function("MPI_Barrier", INT, ADDRESS);
     final MethodHandle abort = function("MPI_Abort", INT, ADDRESS, INT);
     final MethodHandle finalizeCall = function("MPI_Finalize", INT);
@@ -65,6 +70,12 @@ final class Mpi {
     @SuppressWarnings("restricted")                  // downcalls into libmpi: the module is granted native access
     private static MethodHandle function(String name, ValueLayout result, ValueLayout... arguments) {
         return LINKER.downcallHandle(symbol(name), FunctionDescriptor.of(result, arguments));
+    }
+
+    @SuppressWarnings("restricted")
+    private static MethodHandle critical(String name, ValueLayout result, ValueLayout... arguments) {
+        return LINKER.downcallHandle(symbol(name), FunctionDescriptor.of(result, arguments),
+                Linker.Option.critical(true));
     }
 
     /** Throws when an MPI call reports an error (where the error handler returns instead of aborting). */

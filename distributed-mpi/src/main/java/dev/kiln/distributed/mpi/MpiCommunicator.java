@@ -7,8 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * A rank of an Open MPI job. Collectives go through one native buffer that grows to the largest message and is
- * reused (no allocation per call); {@code MPI_Allreduce} works on it in place. The process joins with
+ * A rank of an Open MPI job. Collectives work on the caller's arrays in place, passed to MPI by critical downcalls
+ * (no copy, no allocation per call). The process joins with
  * {@code MPI_Init_thread(MPI_THREAD_SERIALIZED)}, so any one thread at a time may communicate (a communication
  * thread beside the backward pass), and leaves with {@code MPI_Finalize} when closed.
  */
@@ -18,8 +18,6 @@ final class MpiCommunicator implements Communicator {
     private final Mpi mpi;
     private final int rank;
     private final int size;
-    private final Arena arena = Arena.ofShared();
-    private MemorySegment buffer = MemorySegment.NULL;
     private boolean closed;
 
     private MpiCommunicator(Mpi mpi, int rank, int size) {
@@ -71,23 +69,14 @@ final class MpiCommunicator implements Communicator {
         return size;
     }
 
-    private MemorySegment buffer(long bytes) {
-        if (buffer.byteSize() < bytes) {
-            buffer = arena.allocate(Math.max(bytes, Math.min(2 * buffer.byteSize(), 1L << 28)), 64);
-        }
-        return buffer;
-    }
-
     @Override
     public synchronized void allReduceSum(float[] data, int offset, int length) {
         if (length == 0) {
             return;
         }
-        MemorySegment native_ = buffer(4L * length);
-        MemorySegment.copy(data, offset, native_, ValueLayout.JAVA_FLOAT, 0, length);
-        call("MPI_Allreduce", () -> (int) mpi.allReduce.invokeExact(Mpi.IN_PLACE, native_, length, mpi.floatType,
+        MemorySegment values = MemorySegment.ofArray(data).asSlice(4L * offset, 4L * length);
+        call("MPI_Allreduce", () -> (int) mpi.allReduceHeap.invokeExact(Mpi.IN_PLACE, values, length, mpi.floatType,
                 mpi.sum, mpi.commWorld));
-        MemorySegment.copy(native_, ValueLayout.JAVA_FLOAT, 0, data, offset, length);
     }
 
     @Override
@@ -95,11 +84,9 @@ final class MpiCommunicator implements Communicator {
         if (data.length == 0) {
             return;
         }
-        MemorySegment native_ = buffer(8L * data.length);
-        MemorySegment.copy(data, 0, native_, ValueLayout.JAVA_DOUBLE, 0, data.length);
-        call("MPI_Allreduce", () -> (int) mpi.allReduce.invokeExact(Mpi.IN_PLACE, native_, data.length,
+        MemorySegment values = MemorySegment.ofArray(data);
+        call("MPI_Allreduce", () -> (int) mpi.allReduceHeap.invokeExact(Mpi.IN_PLACE, values, data.length,
                 mpi.doubleType, mpi.sum, mpi.commWorld));
-        MemorySegment.copy(native_, ValueLayout.JAVA_DOUBLE, 0, data, 0, data.length);
     }
 
     @Override
@@ -107,10 +94,9 @@ final class MpiCommunicator implements Communicator {
         if (length == 0) {
             return;
         }
-        MemorySegment native_ = buffer(4L * length);
-        MemorySegment.copy(data, offset, native_, ValueLayout.JAVA_FLOAT, 0, length);
-        call("MPI_Bcast", () -> (int) mpi.broadcast.invokeExact(native_, length, mpi.floatType, root, mpi.commWorld));
-        MemorySegment.copy(native_, ValueLayout.JAVA_FLOAT, 0, data, offset, length);
+        MemorySegment values = MemorySegment.ofArray(data).asSlice(4L * offset, 4L * length);
+        call("MPI_Bcast", () -> (int) mpi.broadcastHeap.invokeExact(values, length, mpi.floatType, root,
+                mpi.commWorld));
     }
 
     @Override
@@ -118,11 +104,9 @@ final class MpiCommunicator implements Communicator {
         if (data.length == 0) {
             return;
         }
-        MemorySegment native_ = buffer(data.length);
-        MemorySegment.copy(data, 0, native_, ValueLayout.JAVA_BYTE, 0, data.length);
-        call("MPI_Bcast", () -> (int) mpi.broadcast.invokeExact(native_, data.length, mpi.byteType, root,
+        MemorySegment values = MemorySegment.ofArray(data);
+        call("MPI_Bcast", () -> (int) mpi.broadcastHeap.invokeExact(values, data.length, mpi.byteType, root,
                 mpi.commWorld));
-        MemorySegment.copy(native_, ValueLayout.JAVA_BYTE, 0, data, 0, data.length);
     }
 
     @Override
