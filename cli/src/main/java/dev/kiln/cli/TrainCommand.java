@@ -59,6 +59,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue a run (its directory or a checkpoint).")
     Path resume;
 
+    @Option(names = "--nproc", paramLabel = "N", description = "Train data-parallel on N processes of this machine "
+            + "(starts mpirun -np N; train.batch_size is per process).")
+    Integer nproc;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<model>-<time>).")
     Path out;
 
@@ -75,6 +79,9 @@ final class TrainCommand implements Callable<Integer> {
         putIfSet(layered, "data.path", data);
         layered.putAll(ConfigFiles.overrides(overrides));
 
+        if (nproc != null) {
+            return launchRanks(nproc);
+        }
         try (Communicator ranks = kiln.plugins().joinRanks()) {
             if (ranks.size() == 1) {
                 return train(layered, ranks);
@@ -120,6 +127,55 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * {@code --nproc N}: this same command again as N ranks under {@code mpirun} on this machine, waiting for them.
+     * The ranks run the JVM this process runs, through {@code env} (mpirun rewrites a program named java).
+     */
+    private Integer launchRanks(int ranks) {
+        if (ranks < 1) {
+            throw new KilnException("--nproc must be at least 1, got " + ranks);
+        }
+        if (System.getenv("OMPI_COMM_WORLD_SIZE") != null) {
+            throw new KilnException("--nproc starts mpirun itself; under mpirun, drop it (mpirun -np sets the ranks)");
+        }
+        ProcessHandle.Info self = ProcessHandle.current().info();
+        List<String> arguments = new ArrayList<>(List.of(self.arguments().orElseThrow(() -> new KilnException(
+                "--nproc: cannot read this JVM's command line to start the ranks; use mpirun -np " + ranks))));
+        List<String> command = new ArrayList<>(List.of("mpirun", "-np", Integer.toString(ranks), "--bind-to", "none"));
+        if (ranks > Runtime.getRuntime().availableProcessors()) {
+            command.add("--oversubscribe");
+        }
+        command.add("/usr/bin/env");
+        command.add(self.command().orElseThrow());
+        for (int i = 0; i < arguments.size(); i++) {
+            String a = arguments.get(i);
+            if (a.equals("--nproc")) {
+                i++;                                           // and its value
+            } else if (!a.startsWith("--nproc=")) {
+                command.add(a);
+            }
+        }
+        ProcessBuilder builder = new ProcessBuilder(command).inheritIO();
+        if ("root".equals(System.getProperty("user.name"))) {
+            builder.environment().putIfAbsent("OMPI_ALLOW_RUN_AS_ROOT", "1");
+            builder.environment().putIfAbsent("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        }
+        try {
+            Process job = builder.start();
+            Thread forward = new Thread(job::destroy);            // Ctrl-C here: mpirun passes SIGTERM to the ranks
+            Runtime.getRuntime().addShutdownHook(forward);
+            int code = job.waitFor();
+            Runtime.getRuntime().removeShutdownHook(forward);
+            return code;
+        } catch (java.io.IOException e) {
+            throw new KilnException("--nproc: cannot start mpirun (" + e.getMessage() + "); install Open MPI "
+                    + "(apt-get install openmpi-bin)", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new KilnException("--nproc: interrupted while the ranks ran");
+        }
     }
 
     /** Rank 0's value of a short string, on every rank (a run directory named after the time). */

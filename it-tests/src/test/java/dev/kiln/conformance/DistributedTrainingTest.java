@@ -129,6 +129,34 @@ class DistributedTrainingTest {
         assertSameLosses(reference, losses(alone), "one process resumed from a 2-rank checkpoint");
     }
 
+    /**
+     * {@code kiln train --nproc 2} starts the ranks itself; ranks launched with different configs (mpirun's
+     * {@code A : B} form) stop at the start with an error naming the difference.
+     */
+    @Test
+    void nprocStartsTheRanksAndRanksThatDisagreeStopAtTheStart(@TempDir Path dir) throws Exception {
+        requireMpi();
+        Path run = dir.resolve("nproc");
+        String output = run(kiln(1, dir, List.of("train", "--nproc", "2", "--out", run.toString(), "train.steps=3",
+                "train.batch_size=4")));
+        assertTrue(output.contains("data parallel: rank 0 of 2"), output);
+        assertEquals(3, losses(run).size());
+
+        List<String> first = kiln(1, dir, List.of("train", "--out", dir.resolve("mismatch").toString(),
+                "train.steps=3", "train.batch_size=4", "train.lr=0.001"));
+        List<String> second = kiln(1, dir, List.of("train", "--out", dir.resolve("mismatch").toString(),
+                "train.steps=3", "train.batch_size=4", "train.lr=0.002"));
+        List<String> command = new ArrayList<>(List.of("mpirun", "--bind-to", "none", "-np", "1", "/usr/bin/env"));
+        command.addAll(first);
+        command.addAll(List.of(":", "-np", "1", "/usr/bin/env"));
+        command.addAll(second);
+        Process job = start(command);
+        String refused = new String(job.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(job.waitFor(2, TimeUnit.MINUTES));
+        assertTrue(job.exitValue() != 0, refused);
+        assertTrue(refused.contains("rank 1 has another experiment config than rank 0"), refused);
+    }
+
     /** A copy of a run with only the checkpoint named kept (as if it had stopped there). */
     private static void copyRun(Path from, Path to, String checkpoint) throws IOException {
         try (Stream<Path> walk = Files.walk(from)) {

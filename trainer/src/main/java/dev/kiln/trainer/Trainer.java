@@ -263,6 +263,11 @@ public final class Trainer {
         } else if (initial != null) {
             listener.onMessage("fine-tuning from " + initial.directory() + " (step " + initial.step() + ")");
         }
+        if (ranks.rank() > 0) {
+            // the same weights as rank 0 but its own dropout masks: rank 0's stream (as initialised or as the
+            // checkpoint saved it) offset by the rank; with dropout, runs agree statistically, not bit for bit
+            generator.manualSeed(java.util.Arrays.hashCode(generator.state()) * 0x9E3779B97F4A7C15L + ranks.rank());
+        }
         if (writer()) {
             writeRunConfig(runDirectory, config);
         }
