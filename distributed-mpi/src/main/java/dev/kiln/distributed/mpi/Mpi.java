@@ -26,29 +26,40 @@ final class Mpi {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final ValueLayout ADDRESS = ValueLayout.ADDRESS;
 
-    final MemorySegment commWorld = symbol("ompi_mpi_comm_world");
-    final MemorySegment floatType = symbol("ompi_mpi_float");
-    final MemorySegment doubleType = symbol("ompi_mpi_double");
-    final MemorySegment byteType = symbol("ompi_mpi_byte");
-    final MemorySegment sum = symbol("ompi_mpi_op_sum");
-    final MethodHandle initThread = function("MPI_Init_thread", INT, ADDRESS, ADDRESS, INT, ADDRESS);
-    final MethodHandle initialized = function("MPI_Initialized", INT, ADDRESS);
-    final MethodHandle commRank = function("MPI_Comm_rank", INT, ADDRESS, ADDRESS);
-    final MethodHandle commSize = function("MPI_Comm_size", INT, ADDRESS, ADDRESS);
     /**
-     * The collectives on Java arrays in place: critical downcalls may take heap memory, so a gradient bucket goes to
-     * MPI without a copy (the collector waits while the call runs).
+     * The handles, bound when first used (after {@link #requireLibrary}): static and final, so the JIT inlines each
+     * downcall as a constant.
      */
-    final MethodHandle allReduceHeap = critical("MPI_Allreduce", INT, ADDRESS, ADDRESS, INT, ADDRESS, ADDRESS,
-            ADDRESS);
-    final MethodHandle broadcastHeap = critical("MPI_Bcast", INT, ADDRESS, INT, ADDRESS, INT, ADDRESS);
-    final MethodHandle barrier = function("MPI_Barrier", INT, ADDRESS);
-    final MethodHandle abort = function("MPI_Abort", INT, ADDRESS, INT);
-    final MethodHandle finalizeCall = function("MPI_Finalize", INT);
-    final MethodHandle setenv = LINKER.downcallHandle(LINKER.defaultLookup().find("setenv").orElseThrow(),
-            FunctionDescriptor.of(INT, ADDRESS, ADDRESS, INT));
+    static final class Bound {
+        private Bound() {
+        }
 
-    Mpi() {
+        static final MemorySegment COMM_WORLD = symbol("ompi_mpi_comm_world");
+        static final MemorySegment FLOAT = symbol("ompi_mpi_float");
+        static final MemorySegment DOUBLE = symbol("ompi_mpi_double");
+        static final MemorySegment BYTE = symbol("ompi_mpi_byte");
+        static final MemorySegment SUM = symbol("ompi_mpi_op_sum");
+        static final MethodHandle INIT_THREAD = function("MPI_Init_thread", INT, ADDRESS, ADDRESS, INT, ADDRESS);
+        static final MethodHandle COMM_RANK = function("MPI_Comm_rank", INT, ADDRESS, ADDRESS);
+        static final MethodHandle COMM_SIZE = function("MPI_Comm_size", INT, ADDRESS, ADDRESS);
+        /**
+         * The collectives on Java arrays in place: critical downcalls may take heap memory, so a gradient bucket goes
+         * to MPI without a copy (the collector waits while the call runs).
+         */
+        static final MethodHandle ALLREDUCE = critical("MPI_Allreduce", INT, ADDRESS, ADDRESS, INT, ADDRESS,
+                ADDRESS, ADDRESS);
+        static final MethodHandle BCAST = critical("MPI_Bcast", INT, ADDRESS, INT, ADDRESS, INT, ADDRESS);
+        static final MethodHandle BARRIER = function("MPI_Barrier", INT, ADDRESS);
+        static final MethodHandle ABORT = function("MPI_Abort", INT, ADDRESS, INT);
+        static final MethodHandle FINALIZE = function("MPI_Finalize", INT);
+        static final MethodHandle SETENV = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("setenv").orElseThrow(), FunctionDescriptor.of(INT, ADDRESS, ADDRESS, INT));
+    }
+
+    private Mpi() {
+    }
+
+    static void requireLibrary() {
         if (LIBRARY.isEmpty()) {
             throw new KilnException("mpi: " + LIBRARY_NAME + " is not installed (apt-get install openmpi-bin)");
         }

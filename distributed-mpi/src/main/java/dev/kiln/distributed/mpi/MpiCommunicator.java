@@ -15,13 +15,11 @@ import java.lang.foreign.ValueLayout;
 final class MpiCommunicator implements Communicator {
     private static MpiCommunicator joined;
 
-    private final Mpi mpi;
     private final int rank;
     private final int size;
     private boolean closed;
 
-    private MpiCommunicator(Mpi mpi, int rank, int size) {
-        this.mpi = mpi;
+    private MpiCommunicator(int rank, int size) {
         this.rank = rank;
         this.size = size;
     }
@@ -34,23 +32,23 @@ final class MpiCommunicator implements Communicator {
         if (joined != null) {
             throw new KilnException("mpi: this process already left its job (MPI cannot be initialised twice)");
         }
-        Mpi mpi = new Mpi();
+        Mpi.requireLibrary();
         try (Arena call = Arena.ofConfined()) {
             // Open MPI must not take the JVM's signal handlers (the JVM turns some SIGSEGVs into exceptions)
-            int unused = (int) mpi.setenv.invokeExact(call.allocateFrom("OMPI_MCA_opal_signal"), call.allocateFrom(""),
-                    0);
+            int unused = (int) Mpi.Bound.SETENV.invokeExact(call.allocateFrom("OMPI_MCA_opal_signal"),
+                    call.allocateFrom(""), 0);
             MemorySegment provided = call.allocate(ValueLayout.JAVA_INT);
-            Mpi.check("MPI_Init_thread", (int) mpi.initThread.invokeExact(MemorySegment.NULL, MemorySegment.NULL,
+            Mpi.check("MPI_Init_thread", (int) Mpi.Bound.INIT_THREAD.invokeExact(MemorySegment.NULL, MemorySegment.NULL,
                     Mpi.THREAD_SERIALIZED, provided));
             if (provided.get(ValueLayout.JAVA_INT, 0) < Mpi.THREAD_SERIALIZED) {
                 throw new KilnException("mpi: the library gives thread level " + provided.get(ValueLayout.JAVA_INT, 0)
                         + ", Kiln needs MPI_THREAD_SERIALIZED (" + Mpi.THREAD_SERIALIZED + ")");
             }
             MemorySegment value = call.allocate(ValueLayout.JAVA_INT);
-            Mpi.check("MPI_Comm_rank", (int) mpi.commRank.invokeExact(mpi.commWorld, value));
+            Mpi.check("MPI_Comm_rank", (int) Mpi.Bound.COMM_RANK.invokeExact(Mpi.Bound.COMM_WORLD, value));
             int rank = value.get(ValueLayout.JAVA_INT, 0);
-            Mpi.check("MPI_Comm_size", (int) mpi.commSize.invokeExact(mpi.commWorld, value));
-            joined = new MpiCommunicator(mpi, rank, value.get(ValueLayout.JAVA_INT, 0));
+            Mpi.check("MPI_Comm_size", (int) Mpi.Bound.COMM_SIZE.invokeExact(Mpi.Bound.COMM_WORLD, value));
+            joined = new MpiCommunicator(rank, value.get(ValueLayout.JAVA_INT, 0));
             return joined;
         } catch (KilnException e) {
             throw e;
@@ -74,9 +72,16 @@ final class MpiCommunicator implements Communicator {
         if (length == 0) {
             return;
         }
+        requireOpen("MPI_Allreduce");
         MemorySegment values = MemorySegment.ofArray(data).asSlice(4L * offset, 4L * length);
-        call("MPI_Allreduce", () -> (int) mpi.allReduceHeap.invokeExact(Mpi.IN_PLACE, values, length, mpi.floatType,
-                mpi.sum, mpi.commWorld));
+        int code;
+        try {                                              // called directly: this is the hot path
+            code = (int) Mpi.Bound.ALLREDUCE.invokeExact(Mpi.IN_PLACE, values, length, Mpi.Bound.FLOAT,
+                    Mpi.Bound.SUM, Mpi.Bound.COMM_WORLD);
+        } catch (Throwable t) {
+            throw new KilnException("mpi: MPI_Allreduce: " + t, t);
+        }
+        Mpi.check("MPI_Allreduce", code);
     }
 
     @Override
@@ -85,8 +90,8 @@ final class MpiCommunicator implements Communicator {
             return;
         }
         MemorySegment values = MemorySegment.ofArray(data);
-        call("MPI_Allreduce", () -> (int) mpi.allReduceHeap.invokeExact(Mpi.IN_PLACE, values, data.length,
-                mpi.doubleType, mpi.sum, mpi.commWorld));
+        call("MPI_Allreduce", () -> (int) Mpi.Bound.ALLREDUCE.invokeExact(Mpi.IN_PLACE, values, data.length,
+                Mpi.Bound.DOUBLE, Mpi.Bound.SUM, Mpi.Bound.COMM_WORLD));
     }
 
     @Override
@@ -95,8 +100,8 @@ final class MpiCommunicator implements Communicator {
             return;
         }
         MemorySegment values = MemorySegment.ofArray(data).asSlice(4L * offset, 4L * length);
-        call("MPI_Bcast", () -> (int) mpi.broadcastHeap.invokeExact(values, length, mpi.floatType, root,
-                mpi.commWorld));
+        call("MPI_Bcast", () -> (int) Mpi.Bound.BCAST.invokeExact(values, length, Mpi.Bound.FLOAT, root,
+                Mpi.Bound.COMM_WORLD));
     }
 
     @Override
@@ -105,18 +110,18 @@ final class MpiCommunicator implements Communicator {
             return;
         }
         MemorySegment values = MemorySegment.ofArray(data);
-        call("MPI_Bcast", () -> (int) mpi.broadcastHeap.invokeExact(values, data.length, mpi.byteType, root,
-                mpi.commWorld));
+        call("MPI_Bcast", () -> (int) Mpi.Bound.BCAST.invokeExact(values, data.length, Mpi.Bound.BYTE, root,
+                Mpi.Bound.COMM_WORLD));
     }
 
     @Override
     public synchronized void barrier() {
-        call("MPI_Barrier", () -> (int) mpi.barrier.invokeExact(mpi.commWorld));
+        call("MPI_Barrier", () -> (int) Mpi.Bound.BARRIER.invokeExact(Mpi.Bound.COMM_WORLD));
     }
 
     @Override
     public void abort(int code) {
-        call("MPI_Abort", () -> (int) mpi.abort.invokeExact(mpi.commWorld, code));
+        call("MPI_Abort", () -> (int) Mpi.Bound.ABORT.invokeExact(Mpi.Bound.COMM_WORLD, code));
     }
 
     @Override
@@ -125,7 +130,7 @@ final class MpiCommunicator implements Communicator {
             return;
         }
         closed = true;
-        call("MPI_Finalize", () -> (int) mpi.finalizeCall.invokeExact());
+        call("MPI_Finalize", () -> (int) Mpi.Bound.FINALIZE.invokeExact());
     }
 
     /** A native call that returns MPI's error code. */
@@ -133,9 +138,15 @@ final class MpiCommunicator implements Communicator {
         int run() throws Throwable;
     }
 
-    private void call(String name, NativeCall call) {
-        if (closed && !name.equals("MPI_Finalize")) {
+    private void requireOpen(String name) {
+        if (closed) {
             throw new KilnException("mpi: " + name + " after the communicator was closed");
+        }
+    }
+
+    private void call(String name, NativeCall call) {
+        if (!name.equals("MPI_Finalize")) {
+            requireOpen(name);
         }
         int code;
         try {
