@@ -171,6 +171,41 @@ class ServeTest {
         assertEquals("length", reply.choice(0).get("finish_reason"));
     }
 
+    /**
+     * What evaluation harnesses ask for a log-likelihood: echo with logprobs and max_tokens 0 scores the prompt's own
+     * tokens; their mean negative log-probability is transformers' loss on the same text.
+     */
+    @Test
+    void echoWithLogprobsScoresThePromptAsTransformersDoes() throws Exception {
+        Map<?, ?> expected = expected();
+        String text = (String) expected.get("loss_text");
+        Reply reply = post(server, "/v1/completions", Json.write(Map.of("prompt", text, "max_tokens", 0, "echo", true,
+                "logprobs", 1)));
+        assertEquals(200, reply.status(), reply.raw().body());
+        Map<?, ?> choice = reply.choice(0);
+        assertEquals(text, choice.get("text"));
+        assertEquals("length", choice.get("finish_reason"));
+        Map<?, ?> logprobs = (Map<?, ?>) choice.get("logprobs");
+        List<?> values = (List<?>) logprobs.get("token_logprobs");
+        assertEquals(null, values.getFirst(), "the first token has nothing before it");
+        assertEquals(text, String.join("", ((List<?>) logprobs.get("tokens")).stream().map(String.class::cast)
+                .toList()));
+        double sum = 0;
+        for (Object v : values.subList(1, values.size())) {
+            sum += ((Number) v).doubleValue();
+        }
+        double loss = ((Number) expected.get("loss")).doubleValue();
+        assertEquals(loss, -sum / (values.size() - 1), 1e-4 * loss, "mean negative log-likelihood");
+        assertEquals(0, intOf(((Map<?, ?>) reply.body().get("usage")).get("completion_tokens")));
+
+        // streamed, with a continuation: the first chunk is the scored prompt, the text adds up
+        List<Map<?, ?>> chunks = stream(server, "/v1/completions", Json.write(Map.of("prompt", text, "max_tokens", 3,
+                "temperature", 0, "echo", true, "logprobs", 0, "stream", true)));
+        Map<?, ?> first = (Map<?, ?>) ((List<?>) chunks.getFirst().get("choices")).getFirst();
+        assertEquals(text, first.get("text"));
+        assertEquals(values.size(), ((List<?>) ((Map<?, ?>) first.get("logprobs")).get("tokens")).size());
+    }
+
     private static void assertArrayEquals(int[] expected, int[] actual, String what) {
         assertEquals(java.util.Arrays.toString(expected), java.util.Arrays.toString(actual), what);
     }

@@ -10,6 +10,13 @@ sealed interface Event {
     record Token(int choice, int id, String text, TokenLogprob logprob) implements Event {
     }
 
+    /**
+     * The prompt's tokens scored: one entry per prompt token, the first without a log-probability (nothing precedes
+     * it), each later one given the tokens before it.
+     */
+    record PromptScores(int choice, List<Token> tokens) implements Event {
+    }
+
     /** The sequence ended ({@code stop} or {@code length}); the counts are its usage. */
     record Finished(int choice, String reason, String rest, int promptTokens, int completionTokens)
             implements Event {

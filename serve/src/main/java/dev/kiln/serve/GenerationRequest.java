@@ -67,12 +67,14 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
         checkLengths(prompts, maxLength, "prompt");
         int logprobs = f.has("logprobs") ? (int) f.integer("logprobs", 0, 0, 5) : -1;
         boolean echo = f.bool("echo", false);
-        if (echo && logprobs >= 0) {
-            throw ApiError.invalid("echo with logprobs (the prompt's own log-probabilities) is not supported by "
-                    + "this server; ask for one or the other", "echo");
+        boolean scorePrompt = echo && logprobs >= 0;
+        if (scorePrompt && served.pairs().isPresent()) {
+            throw ApiError.invalid("echo with logprobs scores the prompt as a continuation, which an encoder-decoder "
+                    + "model does not predict (its prompt is the source)", "echo");
         }
-        int maxTokens = Math.min(served.maxNewTokens(), (int) f.integer("max_tokens", 16, 1, Integer.MAX_VALUE));
-        return finish(f, false, prompts, texts, maxTokens, logprobs, served.stopTokens(), echo);
+        int maxTokens = Math.min(served.maxNewTokens(), (int) f.integer("max_tokens", 16, echo ? 0 : 1,
+                Integer.MAX_VALUE));
+        return finish(f, false, prompts, texts, maxTokens, logprobs, served.stopTokens(), echo, scorePrompt);
     }
 
     /** {@code POST /v1/chat/completions}: the messages rendered through the checkpoint's chat template. */
@@ -110,11 +112,12 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
         int maxTokens = (int) f.integer(tokensField, maxLength - ids.length, 1, Integer.MAX_VALUE);
         Set<Integer> stopTokens = new HashSet<>(served.stopTokens());
         stopTokens.add(template.stopTokenId(served.tokenizer()));
-        return finish(f, true, prompts, List.of(""), maxTokens, logprobs ? top : -1, stopTokens, false);
+        return finish(f, true, prompts, List.of(""), maxTokens, logprobs ? top : -1, stopTokens, false, false);
     }
 
     private static GenerationRequest finish(Fields f, boolean chat, List<int[]> prompts, List<String> texts,
-                                            int maxTokens, int logprobs, Set<Integer> stopTokens, boolean echo) {
+                                            int maxTokens, int logprobs, Set<Integer> stopTokens, boolean echo,
+                                            boolean scorePrompt) {
         f.neutral("frequency_penalty", 0L);
         f.neutral("presence_penalty", 0L);
         if (f.has("logit_bias") && !(f.raw("logit_bias") instanceof Map<?, ?> bias && bias.isEmpty())) {
@@ -150,7 +153,7 @@ record GenerationRequest(boolean chat, List<int[]> prompts, List<String> promptT
             includeUsage = Boolean.TRUE.equals(usage);
         }
         GenerationParams params = new GenerationParams(temperature, topP, topK, maxTokens, f.stop(), logprobs, seed,
-                stopTokens);
+                stopTokens, scorePrompt);
         return new GenerationRequest(chat, prompts, texts, params, n, stream, includeUsage, echo);
     }
 

@@ -43,6 +43,7 @@ final class GenerationResponder {
         final int prompt;
         final StringBuilder text = new StringBuilder();
         final List<Event.Token> tokens = new ArrayList<>();
+        List<Event.Token> promptTokens = List.of();
         String finishReason;
         int completionTokens;
         boolean roleSent;
@@ -101,6 +102,7 @@ final class GenerationResponder {
                     choice.text.append(t.text());
                     choice.tokens.add(t);
                 }
+                case Event.PromptScores p -> choice.promptTokens = p.tokens();
                 case Event.Finished f -> {
                     choice.text.append(f.rest());
                     choice.finishReason = f.reason();
@@ -126,7 +128,9 @@ final class GenerationResponder {
             } else {
                 String prefix = request.echo() ? request.promptTexts().get(c.prompt) : "";
                 item.put("text", prefix + c.text);
-                item.put("logprobs", request.params().wantsLogprobs() ? completionLogprobs(c.tokens, 0) : null);
+                List<Event.Token> scored = new ArrayList<>(c.promptTokens);
+                scored.addAll(c.tokens);
+                item.put("logprobs", request.params().wantsLogprobs() ? completionLogprobs(scored, 0) : null);
             }
             item.put("finish_reason", c.finishReason);
             out.add(item);
@@ -148,9 +152,11 @@ final class GenerationResponder {
                 chunk(request, sink, id, created, c, delta, null, null);
                 c.roleSent = true;
             }
-        } else if (request.echo()) {
+        } else if (request.echo() && !request.params().promptLogprobs()) {
             for (Choice c : choices) {
-                chunk(request, sink, id, created, c, request.promptTexts().get(c.prompt), null, null);
+                String prompt = request.promptTexts().get(c.prompt);
+                chunk(request, sink, id, created, c, prompt, null, null);
+                c.text.append(prompt);
             }
         }
         int open = choices.size();
@@ -166,6 +172,11 @@ final class GenerationResponder {
                         chunk(request, sink, id, created, choice, content(request, t.text()), logprobs, null);
                     }
                     choice.text.append(t.text());
+                }
+                case Event.PromptScores p -> {                  // the echoed prompt, with its tokens' scores
+                    String prompt = request.promptTexts().get(choice.prompt);
+                    chunk(request, sink, id, created, choice, prompt, completionLogprobs(p.tokens(), 0), null);
+                    choice.text.append(prompt);
                 }
                 case Event.Finished f -> {
                     completionTokens += f.completionTokens();
@@ -243,12 +254,17 @@ final class GenerationResponder {
         for (Event.Token t : tokens) {
             String s = tokenizer.decode(new int[] {t.id()});
             strings.add(s);
-            logprobs.add(t.logprob().logprob());
-            Map<String, Object> top = new LinkedHashMap<>();
-            for (Event.Alternative a : t.logprob().top()) {
-                top.putIfAbsent(tokenizer.decode(new int[] {a.id()}), a.logprob());
+            if (t.logprob() == null) {                        // a prompt's first token: nothing precedes it
+                logprobs.add(null);
+                tops.add(null);
+            } else {
+                logprobs.add(t.logprob().logprob());
+                Map<String, Object> top = new LinkedHashMap<>();
+                for (Event.Alternative a : t.logprob().top()) {
+                    top.putIfAbsent(tokenizer.decode(new int[] {a.id()}), a.logprob());
+                }
+                tops.add(top);
             }
-            tops.add(top);
             offsets.add(offset);
             offset += t.text().length();
         }

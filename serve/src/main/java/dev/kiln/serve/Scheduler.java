@@ -3,6 +3,8 @@ package dev.kiln.serve;
 import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.tensor.GradMode;
 import dev.kiln.api.tensor.MemoryScope;
+import dev.kiln.api.tensor.Tensor;
+import dev.kiln.api.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -143,7 +145,9 @@ final class Scheduler implements AutoCloseable {
             while (admit()) {
                 try {
                     dropCancelled();
-                    prefillOneChunk();
+                    if (!scoreOnePrompt()) {
+                        prefillOneChunk();
+                    }
                     decodeRunning();
                 } catch (RuntimeException | Error e) {       // one bad turn fails its sequences, never the server
                     List<Sequence> active = new ArrayList<>(prefilling);
@@ -215,11 +219,49 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Scores one waiting prompt whose request asked for the prompt's own log-probabilities (echo with logprobs): one
+     * forward pass over it, alone; true when it did, so that this turn prefills nothing else.
+     */
+    private boolean scoreOnePrompt() {
+        for (Sequence s : prefilling) {
+            if (s.params.promptLogprobs() && !s.scored) {
+                s.scored = true;
+                int[] prompt = s.prompt;
+                Tokenizer tokenizer = served.tokenizer();
+                List<Event.Token> tokens = new ArrayList<>(prompt.length);
+                tokens.add(new Event.Token(s.choice, prompt[0], tokenizer.decode(new int[] {prompt[0]}), null));
+                if (prompt.length > 1) {
+                    int vocab = served.model().vocabSize();
+                    TokenSampler.Rows rows;
+                    try (MemoryScope scope = MemoryScope.open()) {
+                        Tensor logits = served.model().forward(Tensor.ofInts(served.backend(), prompt, 1,
+                                prompt.length)).reshape(prompt.length, vocab);                     // (T, V)
+                        rows = new TokenSampler.Rows(logits.toFloatArray(), null, logits.logSoftmax(-1).toFloatArray());
+                    }
+                    for (int i = 1; i < prompt.length; i++) {
+                        tokens.add(new Event.Token(s.choice, prompt[i], tokenizer.decode(new int[] {prompt[i]}),
+                                sampler.logprob(rows, i - 1, prompt[i], s.params.logprobs())));
+                    }
+                }
+                s.events.add(new Event.PromptScores(s.choice, tokens));
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void prefillOneChunk() {
         if (prefilling.isEmpty()) {
             return;
         }
         Sequence s = prefilling.getFirst();
+        if (s.params.maxTokens() == 0) {                      // echo alone: the prompt is the whole answer
+            prefilling.removeFirst();
+            s.events.add(new Event.Finished(s.choice, "length", "", s.prompt.length, 0));
+            release(s);
+            return;
+        }
         int count = Math.min(prefillChunk, s.prompt.length - s.fed);
         int[] chunk = java.util.Arrays.copyOfRange(s.prompt, s.fed, s.fed + count);
         TokenSampler.Rows logits;

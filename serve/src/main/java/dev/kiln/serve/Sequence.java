@@ -20,6 +20,7 @@ final class Sequence {
     int fed;
     int pending = -1;
     int generated;
+    boolean scored;
     long lastTokenNanos;
     private volatile boolean cancelled;
 
