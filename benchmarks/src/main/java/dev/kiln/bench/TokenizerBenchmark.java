@@ -31,6 +31,8 @@ public class TokenizerBenchmark {
     public String encoding;
 
     private String text;
+    /** A megabyte with no split points (one piece): what a base64 blob or DNA in a corpus looks like. */
+    private String unsplit;
     private BpeTokenizer kiln;
     private Encoding jtokkit;
 
@@ -46,6 +48,21 @@ public class TokenizerBenchmark {
         if (!java.util.Arrays.equals(ours, theirs)) {
             throw new IllegalStateException(encoding + ": Kiln and JTokkit disagree on tinyshakespeare");
         }
+        java.util.Random random = new java.util.Random(7);
+        StringBuilder letters = new StringBuilder();
+        for (int i = 0; i < 1 << 20; i++) {
+            letters.append((char) ('a' + random.nextInt(26)));
+        }
+        unsplit = letters.toString();
+        String sample = unsplit.substring(0, 20_000);                     // JTokkit is quadratic on one long piece
+        if (!java.util.Arrays.equals(kiln.encode(sample), jtokkit.encodeOrdinary(sample).toArray())) {
+            throw new IllegalStateException(encoding + ": Kiln and JTokkit disagree on a 20 000-letter piece");
+        }
+    }
+
+    @Benchmark
+    public int[] kilnMegabyteWithoutSplitPoints() {
+        return kiln.encode(unsplit);
     }
 
     @Benchmark

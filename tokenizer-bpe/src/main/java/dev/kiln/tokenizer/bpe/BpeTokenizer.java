@@ -22,6 +22,8 @@ import java.util.stream.Collectors;
 public final class BpeTokenizer implements Tokenizer {
     private final RankTable ranks;
     private final byte[][] tokenBytes;
+    /** The longest mergeable token: a pair spanning more bytes cannot be one, so it is not looked up. */
+    private final int longestToken;
     private final Map<String, Integer> special;
     private final PreTokenizer split;
     private final String patternSource;
@@ -37,6 +39,11 @@ public final class BpeTokenizer implements Tokenizer {
             size = Math.max(size, id + 1);
         }
         this.tokenBytes = Arrays.copyOf(tokens, size);
+        int longest = 1;
+        for (byte[] token : tokens) {
+            longest = token == null ? longest : Math.max(longest, token.length);
+        }
+        this.longestToken = longest;
         for (int id = 0; id < tokens.length; id++) {
             if (tokens[id] != null && !ranks.put(tokens[id], id)) {
                 throw new KilnException("bpe: token " + id + " repeats the bytes of an earlier token");
@@ -259,9 +266,13 @@ public final class BpeTokenizer implements Tokenizer {
      * the tokens ranked below {@code rankLimit}.
      */
     private void encodePiece(byte[] piece, int rankLimit, IntBuffer out) {
-        int whole = ranks.get(piece, 0, piece.length);
+        int whole = piece.length > longestToken ? -1 : ranks.get(piece, 0, piece.length);
         if (whole >= 0 && whole < rankLimit) {
             out.add(whole);
+            return;
+        }
+        if (piece.length > LONG_PIECE) {
+            encodeLongPiece(piece, rankLimit, out);
             return;
         }
         int n = piece.length;
@@ -308,8 +319,111 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     private int rankOf(byte[] piece, int from, int to, int rankLimit) {
+        if (to - from > longestToken) {
+            return Integer.MAX_VALUE;
+        }
         int rank = ranks.get(piece, from, to);
         return rank < 0 || rank >= rankLimit ? Integer.MAX_VALUE : rank;
+    }
+
+    /** Pieces longer than this merge through a heap: the scan above is quadratic in the piece's length. */
+    static final int LONG_PIECE = 64;
+
+    /**
+     * The same merges as {@link #encodePiece} in O(n log n): the parts are a linked list over the piece, and a heap
+     * holds every adjacent pair by (rank, start), so the pair merged next is the lowest-ranked and, among equals, the
+     * leftmost — the scan's choice. An entry whose pair has changed since it was pushed is skipped when popped.
+     */
+    private void encodeLongPiece(byte[] piece, int rankLimit, IntBuffer out) {
+        int n = piece.length;
+        int[] next = new int[n];                  // the part starting at i ends at next[i]
+        int[] previous = new int[n];
+        int[] pairRank = new int[n];              // rank of the part at i merged with the one after it, or MAX
+        boolean[] gone = new boolean[n];          // i no longer starts a part
+        long[] heap = new long[3 * n];            // n − 1 pairs at first, at most two more per merge
+        int size = 0;
+        for (int i = 0; i < n; i++) {
+            next[i] = i + 1;
+            previous[i] = i - 1;
+        }
+        for (int i = 0; i + 1 < n; i++) {
+            pairRank[i] = rankOf(piece, i, i + 2, rankLimit);
+            if (pairRank[i] != Integer.MAX_VALUE) {
+                size = push(heap, size, ((long) pairRank[i] << 32) | i);
+            }
+        }
+        pairRank[n - 1] = Integer.MAX_VALUE;
+        while (size > 0) {
+            long top = heap[0];
+            size = pop(heap, size);
+            int i = (int) top;
+            int rank = (int) (top >>> 32);
+            if (gone[i] || pairRank[i] != rank) {
+                continue;                                                  // a pair that has changed since
+            }
+            int j = next[i];                                               // merge part j into part i
+            int k = next[j];
+            gone[j] = true;
+            next[i] = k;
+            if (k < n) {
+                previous[k] = i;
+            }
+            pairRank[i] = k < n ? rankOf(piece, i, next[k], rankLimit) : Integer.MAX_VALUE;
+            if (pairRank[i] != Integer.MAX_VALUE) {
+                size = push(heap, size, ((long) pairRank[i] << 32) | i);
+            }
+            int p = previous[i];
+            if (p >= 0) {
+                pairRank[p] = rankOf(piece, p, k, rankLimit);
+                if (pairRank[p] != Integer.MAX_VALUE) {
+                    size = push(heap, size, ((long) pairRank[p] << 32) | p);
+                }
+            }
+        }
+        for (int i = 0; i < n; i = next[i]) {
+            int id = ranks.get(piece, i, next[i]);
+            if (id < 0) {
+                throw new KilnException("bpe: the bytes " + Arrays.toString(Arrays.copyOfRange(piece, i, next[i]))
+                        + " have no token (the vocabulary lacks single bytes)");
+            }
+            out.add(id);
+        }
+    }
+
+    /** A binary min-heap of longs in {@code heap[0, size)}; returns the new size. */
+    private static int push(long[] heap, int size, long value) {
+        int at = size;
+        heap[at] = value;
+        while (at > 0 && heap[(at - 1) >> 1] > heap[at]) {
+            long swap = heap[(at - 1) >> 1];
+            heap[(at - 1) >> 1] = heap[at];
+            heap[at] = swap;
+            at = (at - 1) >> 1;
+        }
+        return size + 1;
+    }
+
+    private static int pop(long[] heap, int size) {
+        size--;
+        heap[0] = heap[size];
+        int at = 0;
+        while (true) {
+            int left = 2 * at + 1;
+            int smallest = at;
+            if (left < size && heap[left] < heap[smallest]) {
+                smallest = left;
+            }
+            if (left + 1 < size && heap[left + 1] < heap[smallest]) {
+                smallest = left + 1;
+            }
+            if (smallest == at) {
+                return size;
+            }
+            long swap = heap[at];
+            heap[at] = heap[smallest];
+            heap[smallest] = swap;
+            at = smallest;
+        }
     }
 
     @Override
