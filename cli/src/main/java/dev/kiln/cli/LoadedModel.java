@@ -22,6 +22,7 @@ record LoadedModel(Checkpoint checkpoint, Tokenizer tokenizer, LanguageModel mod
         try {
             LanguageModel model = checkpoint.loadModel(plugins.models().get(checkpoint.modelId()), backend,
                     new Generator(0));
+            checkpoint.checkVocabulary(tokenizer, model);
             return new LoadedModel(checkpoint, tokenizer, model, backend);
         } catch (RuntimeException e) {
             backend.close();

@@ -267,6 +267,19 @@ class CliTest {
         Map<?, ?> result = (Map<?, ?>) Json.parse(evaluated.out().strip(), "eval");
         double loss = ((Number) expected.get("loss")).doubleValue();
         assertEquals(loss, ((Number) result.get("loss")).doubleValue(), 1e-5 * loss);
+
+        // a tokenizer that is not the model's is refused when the checkpoint loads, not halfway through a generation
+        Path mixed = dir.resolve("mixed");
+        Files.createDirectories(mixed);
+        for (String file : List.of("config.json", "model.safetensors")) {
+            Files.copy(snapshot.resolve(file), mixed.resolve(file));
+        }
+        dev.kiln.tokenizer.bpe.HuggingFaceFiles.writeTokenizerJson((dev.kiln.tokenizer.bpe.BpeTokenizer)
+                TokenizerExactnessTest.tokenizers().get("bpe").train("hello world ".repeat(50),
+                        dev.kiln.api.plugin.Options.of("vocab_size", "270")), mixed.resolve("tokenizer.json"));
+        Outcome refused = kiln("generate", "--checkpoint", mixed.toString(), "--prompt", "hello");
+        assertEquals(1, refused.code(), refused.err());
+        assertTrue(refused.err().contains("its tokenizer has") && refused.err().contains("50257"), refused.err());
     }
 
     /** Resuming a finished run by a relative path reports where its checkpoint is (it used to fail on the paths). */

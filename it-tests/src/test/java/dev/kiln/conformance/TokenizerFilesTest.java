@@ -113,6 +113,42 @@ class TokenizerFilesTest {
                 .contains("supported"));
     }
 
+    /**
+     * Every malformed id in a tokenizer.json is one error naming the file and the field: an id of 2e9 used to run out
+     * of heap, −5, 2^31−1, "x" and 2.5 to throw index, array-size or cast exceptions (or be taken as 2).
+     */
+    @Test
+    void aMalformedTokenIdIsOneErrorNamingTheField(@TempDir Path dir) throws IOException {
+        BpeTokenizer trained = (BpeTokenizer) TokenizerExactnessTest.tokenizers().get("bpe").train("hello world ".repeat(50),
+                Options.of("vocab_size", "270", "special", "<|endoftext|>"));
+        Path good = dir.resolve("good.json");
+        HuggingFaceFiles.writeTokenizerJson(trained, good);
+        String text = Files.readString(good);
+        for (String bad : List.of("2000000000", "-5", "2147483647", "\"x\"", "2.5")) {
+            Map<String, Object> json = castMap(Json.parse(text, "good"));
+            Map<String, Object> model = castMap(json.get("model"));
+            Map<String, Object> vocab = castMap(model.get("vocab"));
+            vocab.put(vocab.keySet().iterator().next(), Json.parse(bad, "id"));
+            Path file = dir.resolve("bad.json");
+            Files.writeString(file, Json.write(json));
+            KilnException e = assertThrows(KilnException.class, () -> load(file), bad);
+            assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("model.vocab"),
+                    bad + ": " + e.getMessage());
+            Map<String, Object> special = castMap(Json.parse(text, "good"));
+            List<Object> added = new java.util.ArrayList<>((List<?>) special.get("added_tokens"));
+            Map<String, Object> first = castMap(added.getFirst());
+            first.put("id", Json.parse(bad, "id"));
+            Files.writeString(file, Json.write(special));
+            KilnException s2 = assertThrows(KilnException.class, () -> load(file), bad);
+            assertTrue(s2.getMessage().contains("added_tokens[0].id"), bad + ": " + s2.getMessage());
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> castMap(Object value) {
+        return (Map<String, Object>) value;
+    }
+
     @Test
     void normalizersAreAnOptInPipelineStep() {
         var normalizer = dev.kiln.tokenizer.bpe.Normalizer.parse("nfkc,lowercase,strip_control");

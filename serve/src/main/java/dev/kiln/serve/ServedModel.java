@@ -86,6 +86,7 @@ public record ServedModel(String id, long created, LanguageModel model, Tokenize
         try {
             LanguageModel model = checkpoint.loadModel(plugins.models().get(checkpoint.modelId()), backend,
                     new Generator(0));
+            checkpoint.checkVocabulary(tokenizer, model);
             Path name = checkpointOrRun.toAbsolutePath().normalize().getFileName();
             String id = modelId != null ? modelId : name == null ? "kiln" : name.toString();
             if (id.isBlank()) {

@@ -29,10 +29,11 @@ public final class HuggingFaceFiles {
         Map<String, Integer> special = new LinkedHashMap<>();
         Map<String, Integer> vocab = new LinkedHashMap<>();
         encoder.forEach((token, id) -> {
+            int checked = tokenId(id, "\"" + token + "\"", encoderJson);
             if (GPT2_END_OF_TEXT.equals(token)) {
-                special.put((String) token, ((Number) id).intValue());
+                special.put((String) token, checked);
             } else {
-                vocab.put((String) token, ((Number) id).intValue());
+                vocab.put((String) token, checked);
             }
         });
         List<String[]> merges = new ArrayList<>();
@@ -79,14 +80,16 @@ public final class HuggingFaceFiles {
         if (!(model.get("vocab") instanceof Map<?, ?> v)) {
             throw new KilnException(file + ": model.vocab is missing");
         }
-        v.forEach((token, id) -> vocab.put((String) token, ((Number) id).intValue()));
+        v.forEach((token, id) -> vocab.put((String) token, tokenId(id, "model.vocab[\"" + token + "\"]", file)));
         Map<String, Integer> special = new LinkedHashMap<>();
         if (json.get("added_tokens") instanceof List<?> added) {
-            for (Object entry : added) {
-                Map<?, ?> token = (Map<?, ?>) entry;
+            for (int i = 0; i < added.size(); i++) {
+                if (!(added.get(i) instanceof Map<?, ?> token) || !(token.get("content") instanceof String content)) {
+                    throw new KilnException(file + ": added_tokens[" + i + "] must be an object with a string "
+                            + "content");
+                }
                 if (Boolean.TRUE.equals(token.get("special"))) {
-                    String content = (String) token.get("content");
-                    special.put(content, ((Number) token.get("id")).intValue());
+                    special.put(content, tokenId(token.get("id"), "added_tokens[" + i + "].id", file));
                     vocab.remove(content);
                 }
             }
@@ -104,6 +107,18 @@ public final class HuggingFaceFiles {
             }
         }
         return build(vocab, merges, special, patternOf(json.get("pre_tokenizer"), file), file.toString());
+    }
+
+    /** Larger ids than this are refused: no vocabulary comes near it, and a table that size would not fit in memory. */
+    static final int MAX_TOKEN_ID = 1 << 24;
+
+    /** A token id read from a file: a whole number in [0, {@link #MAX_TOKEN_ID}), or an error naming the field. */
+    static int tokenId(Object value, String field, Object file) {
+        if (!(value instanceof Long id) || id < 0 || id >= MAX_TOKEN_ID) {
+            throw new KilnException(file + ": " + field + " must be a token id, a whole number in [0, " + MAX_TOKEN_ID
+                    + "), not " + (value instanceof String text ? "\"" + text + "\"" : String.valueOf(value)));
+        }
+        return (int) (long) id;
     }
 
     /** The split pattern a pre_tokenizer describes: ByteLevel(use_regex) is GPT-2's; a Split regex is itself. */

@@ -349,6 +349,18 @@ public final class Checkpoint {
         return model;
     }
 
+    /**
+     * Refuses a tokenizer whose vocabulary is not the model's: ids the model cannot embed, or ids it would generate
+     * that the tokenizer cannot decode (which would end a generation halfway).
+     */
+    public void checkVocabulary(Tokenizer tokenizer, LanguageModel model) {
+        if (tokenizer.vocabSize() != model.vocabSize()) {
+            throw new KilnException("checkpoint " + directory + ": its tokenizer has " + tokenizer.vocabSize()
+                    + " tokens but its " + modelId + " model's vocabulary has " + model.vocabSize()
+                    + " (the tokenizer.json and the weights come from different runs)");
+        }
+    }
+
     /** Whether this is a LoRA checkpoint (an adapter over a base). */
     public boolean isAdapter() {
         return base != null;
