@@ -114,6 +114,28 @@ class TokenizerFilesTest {
     }
 
     /**
+     * A saved tokenizer.json is byte-stable: its objects keep one key order in every JVM (Map.of's order changes from
+     * one run to the next, so a resume's tokenizer digest changed and the token caches were built again and again).
+     */
+    @Test
+    void aSavedTokenizerJsonHasOneKeyOrder(@TempDir Path dir) throws IOException {
+        Tokenizer trained = TokenizerExactnessTest.tokenizers().get("bpe").train("Ｆｕｌｌ Width text. ".repeat(30),
+                Options.of("vocab_size", "280", "pattern", "cl100k", "normalize", "nfkc,lowercase,strip_control"));
+        Path file = dir.resolve("tokenizer.json");
+        trained.save(file);
+        String text = Files.readString(file);
+        for (String expected : List.of("\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+                        + "\"pattern\":{\"Regex\":",
+                "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true}",
+                "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"},"
+                        + "{\"type\":\"Replace\",\"pattern\":{\"Regex\":")) {
+            assertTrue(text.contains(expected), expected + " in " + text.substring(0, Math.min(600, text.length())));
+        }
+        trained.save(dir.resolve("again.json"));
+        assertArrayEquals(Files.readAllBytes(file), Files.readAllBytes(dir.resolve("again.json")));
+    }
+
+    /**
      * Every malformed id in a tokenizer.json is one error naming the file and the field: an id of 2e9 used to run out
      * of heap, −5, 2^31−1, "x" and 2.5 to throw index, array-size or cast exceptions (or be taken as 2).
      */

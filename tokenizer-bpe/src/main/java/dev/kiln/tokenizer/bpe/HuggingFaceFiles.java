@@ -99,14 +99,28 @@ public final class HuggingFaceFiles {
             for (Object merge : list) {
                 if (merge instanceof String s) {
                     merges.add(s.split(" ", 2));
-                } else if (merge instanceof List<?> pair && pair.size() == 2) {
-                    merges.add(new String[] {(String) pair.get(0), (String) pair.get(1)});
+                } else if (merge instanceof List<?> pair && pair.size() == 2 && pair.get(0) instanceof String a
+                        && pair.get(1) instanceof String b) {
+                    merges.add(new String[] {a, b});
                 } else {
                     throw new KilnException(file + ": a merge is neither \"a b\" nor [a, b]: " + merge);
                 }
             }
         }
         return build(vocab, merges, special, patternOf(json.get("pre_tokenizer"), file), file.toString());
+    }
+
+    /**
+     * A JSON object with its keys in the order given. The files Kiln writes are byte-stable from one JVM to the next
+     * ({@code Map.of} iterates in an order that changes between runs), so a tokenizer's digest, which keys the token
+     * caches, stays the same across resumes.
+     */
+    static Map<String, Object> ordered(Object... keyValues) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        for (int i = 0; i < keyValues.length; i += 2) {
+            map.put((String) keyValues[i], keyValues[i + 1]);
+        }
+        return map;
     }
 
     /** Larger ids than this are refused: no vocabulary comes near it, and a table that size would not fit in memory. */
@@ -215,10 +229,10 @@ public final class HuggingFaceFiles {
         if (tokenizer.pattern() != null && !SplitPatterns.GPT2.equals(tokenizer.pattern())) {
             Map<String, Object> split = new LinkedHashMap<>();
             split.put("type", "Split");
-            split.put("pattern", Map.of("Regex", tokenizer.pattern()));
+            split.put("pattern", ordered("Regex", tokenizer.pattern()));
             split.put("behavior", "Isolated");
             split.put("invert", false);
-            preTokenizer = Map.of("type", "Sequence", "pretokenizers", List.of(split, byteLevel));
+            preTokenizer = ordered("type", "Sequence", "pretokenizers", List.of(split, byteLevel));
         }
         Map<String, Object> model = new LinkedHashMap<>();
         model.put("type", "BPE");
@@ -238,7 +252,8 @@ public final class HuggingFaceFiles {
         json.put("normalizer", normalizer.toJson());
         json.put("pre_tokenizer", preTokenizer);
         json.put("post_processor", null);
-        json.put("decoder", Map.of("type", "ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex", true));
+        json.put("decoder", ordered("type", "ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex",
+                true));
         json.put("model", model);
         try {
             Files.writeString(file, Json.write(json), StandardCharsets.UTF_8);

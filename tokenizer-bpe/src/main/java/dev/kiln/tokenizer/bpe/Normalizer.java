@@ -74,15 +74,16 @@ public final class Normalizer implements UnaryOperator<String> {
         List<Object> normalizers = new ArrayList<>();
         for (String step : steps) {
             normalizers.add(switch (step) {
-                case "nfc" -> Map.of("type", "NFC");
-                case "nfkc" -> Map.of("type", "NFKC");
-                case "lowercase" -> Map.of("type", "Lowercase");
-                case "strip_control" -> Map.of("type", "Replace", "pattern", Map.of("Regex", STRIP_CONTROL_REGEX),
+                case "nfc" -> HuggingFaceFiles.ordered("type", "NFC");
+                case "nfkc" -> HuggingFaceFiles.ordered("type", "NFKC");
+                case "lowercase" -> HuggingFaceFiles.ordered("type", "Lowercase");
+                case "strip_control" -> HuggingFaceFiles.ordered("type", "Replace", "pattern",
+                        HuggingFaceFiles.ordered("Regex", STRIP_CONTROL_REGEX),
                         "content", "");
                 default -> throw new IllegalStateException(step);
             });
         }
-        return Map.of("type", "Sequence", "normalizers", normalizers);
+        return HuggingFaceFiles.ordered("type", "Sequence", "normalizers", normalizers);
     }
 
     /** Reads what {@link #toJson()} writes (or a single normalizer); another kind is an error naming the file. */
