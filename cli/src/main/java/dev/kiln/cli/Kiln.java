@@ -1,5 +1,6 @@
 package dev.kiln.cli;
 
+import dev.kiln.api.ConfigException;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.plugin.PluginRegistry;
 import dev.kiln.trainer.Plugins;
@@ -74,7 +75,7 @@ public final class Kiln implements Callable<Integer> {
                 err.println("kiln: (run with --verbose for the stack trace)");
             }
             err.flush();
-            return 1;
+            return exception instanceof ConfigException ? 2 : 1;          // a config mistake, as a flag mistake
         });
         try {
             return commandLine.execute(args);

@@ -356,7 +356,7 @@ class CliTest {
     void mistakesAreOneClearLineAndAStackTraceOnlyWhenVerbose(@TempDir Path dir) throws IOException {
         Outcome unknown = kiln("train", "--model", "transformerz", "--data", corpus.toString(), "--out",
                 dir.resolve("r1").toString());
-        assertEquals(1, unknown.code());
+        assertEquals(2, unknown.code(), "an unknown plugin id is a configuration mistake");
         assertEquals(1, unknown.errLines().size(), unknown.err());
         assertTrue(unknown.err().contains("unknown model 'transformerz'") && unknown.err().contains("gpt")
                 && unknown.err().contains("lstm"), unknown.err());
@@ -364,7 +364,7 @@ class CliTest {
         Path config = dir.resolve("experiment.yaml");
         Files.writeString(config, "model:\n  id: gpt\n  n_layer: 1\ntrain:\n  stpes: 10\n");
         Outcome typo = kiln("train", "--config", config.toString(), "--data", corpus.toString());
-        assertEquals(1, typo.code());
+        assertEquals(2, typo.code(), "a misspelt key is a configuration mistake");
         assertEquals(1, typo.errLines().size(), typo.err());
         assertTrue(typo.err().contains("train.stpes") && typo.err().contains("did you mean train.steps"), typo.err());
 
@@ -382,7 +382,7 @@ class CliTest {
 
         Outcome badModelOption = kiln("train", "--data", corpus.toString(), "--out", dir.resolve("r2").toString(),
                 "model.n_layers=2", "data.cache=" + dir.resolve("c"), "tokenizer.vocab_size=300");
-        assertEquals(1, badModelOption.code());
+        assertEquals(2, badModelOption.code());
         assertTrue(badModelOption.err().contains("n_layers"), badModelOption.err());
 
         Outcome usage = kiln("train", "--no-such-flag");
@@ -534,11 +534,11 @@ class CliTest {
         Outcome typo = kiln(args(List.of("train", "--plugin-path", plugins.toString(), "--task", "lines",
                 "--data", corpus.toString(), "--out", dir.resolve("typo").toString(), "task.min_tokns=3"),
                 tiny(dir.resolve("c"))));
-        assertEquals(1, typo.code(), typo.err());
+        assertEquals(2, typo.code(), typo.err());
         assertTrue(typo.err().contains("min_tokns"), typo.err());
         Outcome unknown = kiln(args(List.of("train", "--task", "translate", "--data", corpus.toString(), "--out",
                 dir.resolve("unknown").toString()), tiny(dir.resolve("c"))));
-        assertEquals(1, unknown.code(), unknown.err());
+        assertEquals(2, unknown.code(), unknown.err());
         assertTrue(unknown.err().contains("translate") && unknown.err().contains("lm"), unknown.err());
     }
 

@@ -1,5 +1,6 @@
 package dev.kiln.trainer;
 
+import dev.kiln.api.ConfigException;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.plugin.Spelling;
@@ -120,7 +121,7 @@ public final class ExperimentConfig {
             throw unknown(k, allKeys());
         }
         if (name.isEmpty()) {
-            throw new KilnException("config key '" + k + "' has no name after the section");
+            throw new ConfigException("config key '" + k + "' has no name after the section");
         }
         Map<String, String> known = section.equals("train") ? TRAIN_DEFAULTS
                 : section.equals("data") ? DATA_DEFAULTS : null;
@@ -139,21 +140,21 @@ public final class ExperimentConfig {
     }
 
     /** A key without a section is matched against the names it may drop its section from (train and data keys). */
-    private static KilnException unknownShortKey(String key) {
+    private static ConfigException unknownShortKey(String key) {
         Map<String, String> qualified = new TreeMap<>();
         TRAIN_DEFAULTS.keySet().forEach(k -> qualified.put(k, "train." + k));
         DATA_DEFAULTS.keySet().forEach(k -> qualified.putIfAbsent(k, "data." + k));
         Optional<String> nearest = Spelling.nearest(key, qualified.keySet());
         if (nearest.isPresent()) {
-            return new KilnException("unknown config key '" + key + "'; did you mean " + nearest.get() + " ("
+            return new ConfigException("unknown config key '" + key + "'; did you mean " + nearest.get() + " ("
                     + qualified.get(nearest.get()) + ")?");
         }
         return unknown(key, allKeys());
     }
 
-    private static KilnException unknown(String key, List<String> known) {
+    private static ConfigException unknown(String key, List<String> known) {
         String hint = Spelling.nearest(key, known).map(n -> "; did you mean " + n + "?").orElse("");
-        return new KilnException("unknown config key '" + key + "'" + hint + " (sections: " + String.join(", ", SECTIONS)
+        return new ConfigException("unknown config key '" + key + "'" + hint + " (sections: " + String.join(", ", SECTIONS)
                 + "; train and data keys: " + String.join(", ", known) + ")");
     }
 

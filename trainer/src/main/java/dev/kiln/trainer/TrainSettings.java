@@ -1,5 +1,6 @@
 package dev.kiln.trainer;
 
+import dev.kiln.api.ConfigException;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.nn.LoraConfig;
 import dev.kiln.api.optim.Adam;
@@ -53,9 +54,9 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
         try {
             return parse(o);
         } catch (NumberFormatException e) {
-            throw new KilnException("train: option seed=" + o.string("seed", "") + " is not a whole number");
+            throw new ConfigException("train: option seed=" + o.string("seed", "") + " is not a whole number");
         } catch (KilnException e) {
-            throw e.getMessage().startsWith("option ") ? new KilnException("train: " + e.getMessage()) : e;
+            throw e.getMessage().startsWith("option ") ? new ConfigException("train: " + e.getMessage()) : e;
         }
     }
 
@@ -64,7 +65,7 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
         boolean adam = optimizer.equals("adam") || optimizer.equals("adamw");
         for (String key : adam ? List.of("momentum") : List.of("beta1", "beta2")) {
             if (!o.string(key, "").isBlank()) {
-                throw new KilnException("train." + key + " is not an option of train.optimizer=" + optimizer + " ("
+                throw new ConfigException("train." + key + " is not an option of train.optimizer=" + optimizer + " ("
                         + optimizer + " takes " + (adam ? "lr, beta1, beta2, weight_decay" : "lr, momentum, weight_decay")
                         + ")");
             }
@@ -89,7 +90,7 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
         List<String> targets = Arrays.stream(o.string("lora.target_modules", "").split(","))
                 .map(String::trim).filter(t -> !t.isEmpty()).toList();
         if (targets.isEmpty()) {
-            throw new KilnException("train.lora.target_modules is empty; name the projections LoRA adapts (for gpt: "
+            throw new ConfigException("train.lora.target_modules is empty; name the projections LoRA adapts (for gpt: "
                     + "c_attn,c_proj,c_fc; for lstm: weight_ih_l0,weight_hh_l0,…; for seq2seq: in_proj_weight,"
                     + "linear1,linear2,out_proj)");
         }
@@ -126,7 +127,7 @@ public record TrainSettings(int steps, int batchSize, int context, int gradAccum
 
     private static void require(boolean condition, String message) {
         if (!condition) {
-            throw new KilnException(message);
+            throw new ConfigException(message);
         }
     }
 }

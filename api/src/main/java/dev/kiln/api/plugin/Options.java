@@ -1,6 +1,6 @@
 package dev.kiln.api.plugin;
 
-import dev.kiln.api.KilnException;
+import dev.kiln.api.ConfigException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -46,14 +46,14 @@ public record Options(Map<String, String> values) {
         try {
             return Integer.parseInt(value.trim());
         } catch (NumberFormatException e) {
-            throw new KilnException("option " + key + "=" + value + " is not a whole number");
+            throw new ConfigException("option " + key + "=" + value + " is not a whole number");
         }
     }
 
     /** A required whole-number option. */
     public int intOption(String key) {
         if (!values.containsKey(key)) {
-            throw new KilnException("missing option " + key);
+            throw new ConfigException("missing option " + key);
         }
         return intOption(key, 0);
     }
@@ -66,7 +66,7 @@ public record Options(Map<String, String> values) {
         try {
             return Double.parseDouble(value.trim());
         } catch (NumberFormatException e) {
-            throw new KilnException("option " + key + "=" + value + " is not a number");
+            throw new ConfigException("option " + key + "=" + value + " is not a number");
         }
     }
 
@@ -78,7 +78,7 @@ public record Options(Map<String, String> values) {
         return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "true", "yes", "1" -> true;
             case "false", "no", "0" -> false;
-            default -> throw new KilnException("option " + key + "=" + value + " is not true or false");
+            default -> throw new ConfigException("option " + key + "=" + value + " is not true or false");
         };
     }
 
@@ -86,7 +86,7 @@ public record Options(Map<String, String> values) {
     public void requireOnly(String pluginId, Set<String> knownKeys) {
         for (String key : values.keySet()) {
             if (!knownKeys.contains(key)) {
-                throw new KilnException("'" + pluginId + "' has no option '" + key + "'; its options: "
+                throw new ConfigException("'" + pluginId + "' has no option '" + key + "'; its options: "
                         + String.join(", ", knownKeys.stream().sorted().toList()));
             }
         }

@@ -1,5 +1,6 @@
 package dev.kiln.api.plugin;
 
+import dev.kiln.api.ConfigException;
 import dev.kiln.api.KilnException;
 import java.lang.module.Configuration;
 import java.lang.module.ModuleFinder;
@@ -101,7 +102,7 @@ public final class PluginRegistry<P extends Provider> {
     public P get(String id) {
         P provider = byId.get(id);
         if (provider == null) {
-            throw new KilnException("unknown " + kind + " '" + id + "'; known " + kind + "s: "
+            throw new ConfigException("unknown " + kind + " '" + id + "'; known " + kind + "s: "
                     + (byId.isEmpty() ? "(none)" : String.join(", ", byId.keySet())));
         }
         return provider;
