@@ -49,18 +49,8 @@ public record ServeSettings(String host, int port, String apiKey, String modelId
                 shutdownGrace);
     }
 
-    public ServeSettings withQueue(int waiting) {
-        return new ServeSettings(host, port, apiKey, modelId, parallel, waiting, prefillChunk, maxLength, maxBody,
-                shutdownGrace);
-    }
-
     public ServeSettings withApiKey(String key) {
         return new ServeSettings(host, port, key, modelId, parallel, queue, prefillChunk, maxLength, maxBody,
-                shutdownGrace);
-    }
-
-    public ServeSettings withMaxBody(int bytes) {
-        return new ServeSettings(host, port, apiKey, modelId, parallel, queue, prefillChunk, maxLength, bytes,
                 shutdownGrace);
     }
 }

@@ -14,8 +14,8 @@ import java.util.List;
 final class TextAssembler {
     private final Tokenizer tokenizer;
     private final List<String> stops;
-    private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    private int decoded;
+    /** The bytes of the last tokens that do not yet form a whole character. */
+    private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
     private String held = "";
     private boolean stopped;
     private final StringBuilder released = new StringBuilder();
@@ -30,11 +30,12 @@ final class TextAssembler {
         if (stopped) {
             return "";
         }
-        bytes.writeBytes(tokenizer.decodeBytes(new int[] {token}));
-        byte[] all = bytes.toByteArray();
-        int complete = completeUpTo(all);
-        String fresh = new String(all, decoded, complete - decoded, StandardCharsets.UTF_8);
-        decoded = complete;
+        pending.writeBytes(tokenizer.decodeBytes(new int[] {token}));
+        byte[] undecoded = pending.toByteArray();                 // at most a character's worth was left over
+        int complete = completeUpTo(undecoded);
+        String fresh = new String(undecoded, 0, complete, StandardCharsets.UTF_8);
+        pending.reset();
+        pending.write(undecoded, complete, undecoded.length - complete);
         return release(held + fresh, false);
     }
 
@@ -43,9 +44,8 @@ final class TextAssembler {
         if (stopped) {
             return "";
         }
-        byte[] all = bytes.toByteArray();
-        String rest = new String(all, decoded, all.length - decoded, StandardCharsets.UTF_8);
-        decoded = all.length;
+        String rest = pending.toString(StandardCharsets.UTF_8);
+        pending.reset();
         return release(held + rest, true);
     }
 
@@ -106,10 +106,5 @@ final class TextAssembler {
             return length > back ? end - back : end;
         }
         return end;
-    }
-
-    /** The bytes of one token, for OpenAI's {@code bytes} field. */
-    static byte[] tokenBytes(Tokenizer tokenizer, int token) {
-        return tokenizer.decodeBytes(new int[] {token});
     }
 }
