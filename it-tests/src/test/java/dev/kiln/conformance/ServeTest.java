@@ -411,10 +411,13 @@ class ServeTest {
         }
     }
 
-    /** A small LSTM over GPT-2's vocabulary: no context limit, so a generation can run as long as a test needs. */
+    /**
+     * A small LSTM over GPT-2's vocabulary but for its last id, <|endoftext|> (50256): no context limit and no way to
+     * end, so a generation runs as long as a test needs (a random model samples the end of text now and then).
+     */
     private static ServedModel lstm() {
         Backend backend = PLUGINS.backend("cpu", Options.of("threads", "2"));
-        LanguageModel model = PLUGINS.models().get("lstm").create(backend, Options.of("vocab_size", "50257",
+        LanguageModel model = PLUGINS.models().get("lstm").create(backend, Options.of("vocab_size", "50256",
                 "embed_size", "8", "hidden_size", "8", "num_layers", "1"), new Generator(5));
         return new ServedModel("lstm-tiny", 0, model, gpt.tokenizer(), Optional.empty(), backend);
     }
