@@ -19,11 +19,11 @@ import org.yaml.snakeyaml.error.YAMLException;
  * {@link dev.kiln.trainer.ExperimentConfig}: {@code {"train": {"steps": 500}}} becomes {@code train.steps=500}, and a
  * section given as a plain value names the plugin ({@code model: gpt} is {@code model.id=gpt}).
  */
-final class ConfigFiles {
+public final class ConfigFiles {
     private ConfigFiles() {
     }
 
-    static Map<String, String> read(Path file) {
+    public static Map<String, String> read(Path file) {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
@@ -34,7 +34,7 @@ final class ConfigFiles {
     }
 
     /** Parses a config's text; the file's name says whether it is JSON or YAML. */
-    static Map<String, String> parse(String text, Path file) {
+    public static Map<String, String> parse(String text, Path file) {
         String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
         Object parsed;
         if (name.endsWith(".json")) {

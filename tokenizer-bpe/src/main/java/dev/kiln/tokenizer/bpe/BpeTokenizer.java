@@ -79,7 +79,12 @@ public final class BpeTokenizer implements Tokenizer {
                 java.append(c);
             }
         }
-        return Pattern.compile(java.toString(), Pattern.UNICODE_CHARACTER_CLASS);
+        try {
+            return Pattern.compile(java.toString(), Pattern.UNICODE_CHARACTER_CLASS);
+        } catch (java.util.regex.PatternSyntaxException e) {
+            throw new KilnException("bpe: the split pattern is not a valid regular expression ("
+                    + e.getDescription() + " at index " + e.getIndex() + "): " + pattern);
+        }
     }
 
     @Override

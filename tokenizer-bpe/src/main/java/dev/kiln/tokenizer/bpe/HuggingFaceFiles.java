@@ -97,7 +97,7 @@ public final class HuggingFaceFiles {
         List<String[]> merges = new ArrayList<>();
         if (model.get("merges") instanceof List<?> list) {
             for (Object merge : list) {
-                if (merge instanceof String s) {
+                if (merge instanceof String s && s.indexOf(' ') >= 0) {
                     merges.add(s.split(" ", 2));
                 } else if (merge instanceof List<?> pair && pair.size() == 2 && pair.get(0) instanceof String a
                         && pair.get(1) instanceof String b) {
@@ -145,8 +145,11 @@ public final class HuggingFaceFiles {
             case "Split" -> p.get("pattern") instanceof Map<?, ?> pattern && pattern.get("Regex") instanceof String regex
                     ? regex : null;
             case "Sequence" -> {
+                if (!(p.get("pretokenizers") instanceof List<?> inners)) {
+                    throw new KilnException(file + ": pre_tokenizer Sequence needs a list of pretokenizers");
+                }
                 String found = null;
-                for (Object inner : (List<?>) p.get("pretokenizers")) {
+                for (Object inner : inners) {
                     String pattern = patternOf(inner, file);
                     found = found != null ? found : pattern;
                 }

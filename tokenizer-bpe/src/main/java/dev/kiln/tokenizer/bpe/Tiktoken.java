@@ -31,7 +31,8 @@ public final class Tiktoken {
         }
         Map<String, Integer> special = new LinkedHashMap<>();
         if (meta.get("special_tokens") instanceof Map<?, ?> tokens) {
-            tokens.forEach((text, id) -> special.put((String) text, ((Number) id).intValue()));
+            tokens.forEach((text, id) -> special.put((String) text, HuggingFaceFiles.tokenId(id,
+                    "special_tokens[\"" + text + "\"]", sidecar)));
         }
         return new BpeTokenizer(readRanks(rankFile), special, (String) pattern);
     }
