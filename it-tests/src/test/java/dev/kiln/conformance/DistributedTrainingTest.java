@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.api.io.Json;
 import dev.kiln.trainer.checkpoint.Checkpoint;
+import dev.kiln.trainer.metrics.MetricsLog;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -82,11 +83,8 @@ class DistributedTrainingTest {
     /** step → training loss from a run's metrics.jsonl. */
     private static Map<Integer, Double> losses(Path run) throws IOException {
         Map<Integer, Double> out = new java.util.TreeMap<>();
-        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
-            Map<?, ?> record = (Map<?, ?>) Json.parse(line, "metrics");
-            if ("train".equals(record.get("type"))) {
-                out.put(((Number) record.get("step")).intValue(), ((Number) record.get("loss")).doubleValue());
-            }
+        for (Map<String, Object> record : MetricsLog.read(run.resolve("metrics.jsonl")).ofType("train")) {
+            out.put(((Number) record.get("step")).intValue(), ((Number) record.get("loss")).doubleValue());
         }
         return out;
     }

@@ -3,9 +3,11 @@ package dev.kiln.conformance;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.api.ConfigException;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.io.Json;
 import dev.kiln.api.io.SafeTensors;
@@ -20,11 +22,14 @@ import dev.kiln.trainer.TrainingResult;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
 import dev.kiln.trainer.data.Corpus;
+import dev.kiln.trainer.metrics.MetricsLog;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -64,15 +69,8 @@ class TrainerTest {
         return ExperimentConfig.defaults().with(values);
     }
 
-    static List<Map<?, ?>> metrics(Path run, String type) throws IOException {
-        List<Map<?, ?>> records = new ArrayList<>();
-        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
-            Map<?, ?> record = (Map<?, ?>) Json.parse(line, "metrics");
-            if (type.equals(record.get("type"))) {
-                records.add(record);
-            }
-        }
-        return records;
+    static List<Map<?, ?>> metrics(Path run, String type) {
+        return new ArrayList<>(MetricsLog.read(run.resolve("metrics.jsonl")).ofType(type));
     }
 
     private static double[] column(List<Map<?, ?>> records, String key) {
@@ -384,5 +382,127 @@ class TrainerTest {
         Files.writeString(folder.resolve("a.txt"), "first");
         Files.writeString(folder.resolve(".hidden"), "skipped");
         assertEquals("first\nsecond", Corpus.read(folder).text());
+    }
+
+    /**
+     * --resume applies what can change (steps, schedule, cadence, budgets) and says so; anything else is one error
+     * naming every such key, and the run's config.json keeps what the run really used.
+     */
+    @Test
+    void resumeAppliesWhatCanChangeAndRefusesTheRest(@TempDir Path dir) throws IOException {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "10");
+        Path run = dir.resolve("run");
+        new Trainer(plugins(), new TrainingListener() { }).train(config, corpus, run);
+        String savedConfig = Files.readString(run.resolve("config.json"));
+        ConfigException refused = assertThrows(ConfigException.class, () -> new Trainer(plugins(),
+                new TrainingListener() { }).resume(run, Map.of("model.id", "lstm", "model.n_layer", "6",
+                "tokenizer.vocab_size", "500", "batch_size", "8", "train.steps", "20"), corpus));
+        for (String key : List.of("model.id", "model.n_layer", "tokenizer.vocab_size", "train.batch_size")) {
+            assertTrue(refused.getMessage().contains(key), refused.getMessage());
+        }
+        assertFalse(refused.getMessage().contains("train.steps"), refused.getMessage());
+        assertEquals(savedConfig, Files.readString(run.resolve("config.json")), "nothing recorded");
+
+        List<String> messages = new ArrayList<>();
+        TrainingResult longer = new Trainer(plugins(), new TrainingListener() {
+            @Override
+            public void onMessage(String message) {
+                messages.add(message);
+            }
+        }).resume(run, Map.of("train.steps", "20", "model.n_layer", "1", "train.eval_every", "5"), corpus);
+        assertEquals(20, longer.steps());
+        assertTrue(messages.contains("resume: applying train.steps 10 → 20, train.eval_every 10 → 5")
+                || messages.contains("resume: applying train.eval_every 10 → 5, train.steps 10 → 20"), messages.toString());
+        Map<?, ?> recorded = (Map<?, ?>) Json.parse(Files.readString(run.resolve("config.json")), "config");
+        assertEquals("20", recorded.get("train.steps"));
+        assertEquals("1", recorded.get("model.n_layer"), "an override equal to the run's value is no change");
+    }
+
+    @Test
+    void everyTrainAndDataKeyIsClassifiedForResume() {
+        for (String key : ExperimentConfig.defaults().asMap().keySet()) {
+            assertNotNull(ExperimentConfig.onResume(key), key);
+        }
+        assertEquals(ExperimentConfig.OnResume.APPLIES, ExperimentConfig.onResume("backend.threads"));
+        assertEquals(ExperimentConfig.OnResume.FIXED, ExperimentConfig.onResume("backend.id"));
+        assertEquals(ExperimentConfig.OnResume.FIXED, ExperimentConfig.onResume("task.max_length"));
+    }
+
+    /**
+     * What a kill or a disk leaves beside the checkpoints never blocks a resume: a torn last metrics line is dropped,
+     * the metrics file is only appended to (its earlier bytes stay as they were), a missing or corrupt index is
+     * rebuilt from the step directories, and an unfinished checkpoint copy is removed.
+     */
+    @Test
+    void theFilesBesideTheCheckpointsNeverBlockAResume(@TempDir Path dir) throws IOException {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "20");
+        Path run = dir.resolve("run");
+        new Trainer(plugins(), new TrainingListener() { }).train(config, corpus, run);
+        Path metricsFile = run.resolve("metrics.jsonl");
+        byte[] before = Files.readAllBytes(metricsFile);
+        Files.write(metricsFile, "{\"type\":\"train\",\"st".getBytes(StandardCharsets.UTF_8),
+                StandardOpenOption.APPEND);
+        Path checkpoints = run.resolve("checkpoints");
+        Files.writeString(checkpoints.resolve("index.json"), "{\"latest\": \"step-00");
+        Path unfinished = Files.createDirectories(checkpoints.resolve(".writing-step-0000030-12345"));
+        Files.writeString(unfinished.resolve("config.json"), "{");
+        assertTrue(CheckpointStore.resolve(run, false).endsWith("step-0000020"), "a corrupt index is rebuilt");
+
+        List<String> messages = new ArrayList<>();
+        TrainingResult resumed = new Trainer(plugins(), new TrainingListener() {
+            @Override
+            public void onMessage(String message) {
+                messages.add(message);
+            }
+        }).resume(run, Map.of("train.steps", "30"), corpus);
+        assertEquals(30, resumed.steps());
+        assertTrue(messages.stream().anyMatch(m -> m.contains("last line was cut short")), messages.toString());
+        assertTrue(messages.stream().anyMatch(m -> m.contains("rebuilt it from the step directories")),
+                messages.toString());
+        assertFalse(Files.exists(unfinished), "the unfinished copy is removed");
+        byte[] after = Files.readAllBytes(metricsFile);
+        assertArrayEquals(before, Arrays.copyOf(after, before.length), "earlier lines are never rewritten");
+        List<Map<?, ?>> train = metrics(run, "train");
+        assertEquals(30, train.size());
+        for (int i = 0; i < train.size(); i++) {
+            assertEquals(i + 1L, train.get(i).get("step"));
+        }
+        Map<?, ?> index = (Map<?, ?>) Json.parse(Files.readString(checkpoints.resolve("index.json")), "index");
+        assertEquals("step-0000030", index.get("latest"));
+    }
+
+    /** A resume marker makes readers drop what a run logged past the checkpoint it was resumed from. */
+    @Test
+    void metricsAfterAResumeMarkerReplaceTheStepsRunAgain(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("metrics.jsonl");
+        Files.writeString(file, String.join("\n",
+                "{\"type\":\"train\",\"step\":1,\"loss\":5.0}",
+                "{\"type\":\"train\",\"step\":2,\"loss\":4.0}",
+                "{\"type\":\"train\",\"step\":3,\"loss\":3.0}",
+                "{\"type\":\"resume\",\"step\":1}",
+                "{\"type\":\"train\",\"step\":2,\"loss\":4.5}",
+                "not json",
+                "{\"type\":\"train\",\"step\":3,\"loss\":3.5}",
+                "{\"type\":\"tr"));
+        MetricsLog.Contents contents = MetricsLog.read(file);
+        assertEquals(List.of(5.0, 4.5, 3.5), contents.ofType("train").stream().map(r -> r.get("loss")).toList());
+        assertEquals(2, contents.notes().size(), contents.notes().toString());
+    }
+
+    /** A run killed before its first checkpoint is neither lost nor stuck: --resume starts it again from step 0. */
+    @Test
+    void aRunKilledBeforeItsFirstCheckpointStartsAgain(@TempDir Path dir) throws IOException {
+        ExperimentConfig config = tinyGpt(dir.resolve("cache"), "train.steps", "6");
+        Path run = Files.createDirectories(dir.resolve("run"));
+        Files.writeString(run.resolve("config.json"), Json.write(config.asMap()));
+        Files.writeString(run.resolve("metrics.jsonl"), "{\"type\":\"train\",\"step\":1,\"loss\":9.0}\n");
+        KilnException taken = assertThrows(KilnException.class, () -> new Trainer(plugins(),
+                new TrainingListener() { }).train(config, corpus, run));
+        assertTrue(taken.getMessage().contains("kiln train --resume " + run), taken.getMessage());
+        TrainingResult restarted = new Trainer(plugins(), new TrainingListener() { }).resume(run, Map.of(), corpus);
+        assertEquals(6, restarted.steps());
+        assertEquals(6, metrics(run, "train").size());
+        assertTrue(((Number) metrics(run, "train").getFirst().get("loss")).doubleValue() != 9.0,
+                "step 1 was run again");
     }
 }

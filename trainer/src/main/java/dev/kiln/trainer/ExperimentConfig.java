@@ -4,12 +4,15 @@ import dev.kiln.api.ConfigException;
 import dev.kiln.api.KilnException;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.plugin.Spelling;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 
 /**
  * One experiment, as flat dotted keys in six sections: {@code model.*}, {@code tokenizer.*}, {@code backend.*},
@@ -60,6 +63,25 @@ public final class ExperimentConfig {
             "val_fraction", "0.1",      // the tail of the corpus held out for validation
             "cache", "");               // where token streams and trained tokenizers are kept; default: <runs>/.cache
 
+    /**
+     * What {@code --resume} may change: keys that steer the run from its checkpoint on without contradicting what it
+     * already did (its length, schedule, evaluation and checkpoint cadence, budgets). Every other train and data key
+     * is fixed by the run, as are the model, tokenizer and task sections and the backend's id.
+     */
+    private static final Set<String> APPLIES_ON_RESUME = Set.of("train.steps", "train.lr", "train.min_lr",
+            "train.warmup", "train.schedule", "train.grad_clip", "train.eval_every", "train.eval_tokens", "train.keep",
+            "train.time_budget", "train.patience", "train.max_bad_steps", "train.log_every", "train.sample_tokens",
+            "train.sample_prompt", "data.cache");
+
+    /** Fixed on resume: changing them would make the checkpoint's weights, optimizer state or data cursor a lie. */
+    private static final Set<String> FIXED_ON_RESUME = Set.of("train.batch_size", "train.context", "train.grad_accum",
+            "train.optimizer", "train.weight_decay", "train.beta1", "train.beta2", "train.momentum", "train.seed",
+            "train.init_from", "train.init_config", "train.lora.r", "train.lora.alpha", "train.lora.dropout",
+            "train.lora.target_modules", "data.path", "data.val_fraction");
+
+    /** Whether {@code --resume} applies a change to this key or refuses it. */
+    public enum OnResume { APPLIES, FIXED }
+
     private static final Map<String, String> ID_DEFAULTS = Map.of("model.id", "gpt", "tokenizer.id", "bpe",
             "backend.id", "cpu", "task.id", "lm");
 
@@ -93,6 +115,58 @@ public final class ExperimentConfig {
         }
         merged.putAll(canonical);
         return new ExperimentConfig(merged);
+    }
+
+    /**
+     * How a resumed run treats a change to {@code key}: the train and data keys are each in one of two lists; the
+     * backend's options (not its id) apply; the model, tokenizer and task sections are fixed. A train or data key in
+     * neither list is a mistake in this class, reported as such.
+     */
+    public static OnResume onResume(String key) {
+        String k = canonicalKey(key);
+        if (APPLIES_ON_RESUME.contains(k)) {
+            return OnResume.APPLIES;
+        }
+        if (FIXED_ON_RESUME.contains(k)) {
+            return OnResume.FIXED;
+        }
+        if (k.startsWith("train.") || k.startsWith("data.")) {
+            throw new IllegalStateException(k + " is in neither ExperimentConfig.APPLIES_ON_RESUME nor FIXED_ON_RESUME");
+        }
+        return k.startsWith("backend.") && !k.equals("backend.id") ? OnResume.APPLIES : OnResume.FIXED;
+    }
+
+    /**
+     * This saved config with the overrides a resumed run was given. Keys that can change on resume are applied and
+     * each change is reported to {@code log}; a change to a fixed key is refused, all of them named in one error,
+     * so the run's saved config never records what it did not do. An override equal to the saved value is no change.
+     */
+    public ExperimentConfig resumedWith(Map<String, String> overrides, Consumer<String> log) {
+        Map<String, String> applied = new LinkedHashMap<>();
+        List<String> changes = new ArrayList<>();
+        List<String> refused = new ArrayList<>();
+        overrides.forEach((key, value) -> {
+            String k = canonicalKey(key);
+            String saved = values.getOrDefault(k, "");
+            if (saved.equals(value)) {
+                return;
+            }
+            if (onResume(k) == OnResume.APPLIES) {
+                applied.put(k, value);
+                changes.add(k + " " + (saved.isEmpty() ? "(unset)" : saved) + " → " + value);
+            } else {
+                refused.add(k + " (the run has " + (saved.isEmpty() ? "it unset" : saved) + ", asked " + value + ")");
+            }
+        });
+        if (!refused.isEmpty()) {
+            throw new ConfigException("--resume cannot change " + String.join(", ", refused) + ": a run keeps the "
+                    + "model, tokenizer, task, data, batch, context, optimizer, seed and backend it started with. "
+                    + "Start a new run (--out), or fine-tune from this one with train.init_from=<its checkpoint>");
+        }
+        if (!changes.isEmpty()) {
+            log.accept("resume: applying " + String.join(", ", changes));
+        }
+        return with(applied);
     }
 
     /** Reads back what {@link #asMap()} gave, checking every key. */
@@ -132,7 +206,7 @@ public final class ExperimentConfig {
     }
 
     private static List<String> allKeys() {
-        List<String> keys = new java.util.ArrayList<>();
+        List<String> keys = new ArrayList<>();
         TRAIN_DEFAULTS.keySet().forEach(k -> keys.add("train." + k));
         DATA_DEFAULTS.keySet().forEach(k -> keys.add("data." + k));
         keys.addAll(List.of("model.id", "tokenizer.id", "tokenizer.path", "backend.id", "task.id"));

@@ -106,8 +106,11 @@ public final class Trainer {
         ranks.barrier();                                   // every rank looked before rank 0 writes anything
         try (RunLock lock = lock(runDirectory)) {
             if (taken) {
-                throw new KilnException("run directory " + runDirectory + " already holds a run; resume it with "
-                        + "--resume " + runDirectory + " or choose another --out");
+                boolean noCheckpoint = new CheckpointStore(runDirectory, Integer.MAX_VALUE).latest().isEmpty();
+                throw new KilnException("run directory " + runDirectory + (noCheckpoint
+                        ? " holds a run that stopped before its first checkpoint; start it again from step 0 with "
+                        + "kiln train --resume " + runDirectory + ", or choose another --out"
+                        : " already holds a run; resume it with --resume " + runDirectory + " or choose another --out"));
             }
             return run(config, fallbackCorpus, runDirectory, null);
         }
@@ -115,9 +118,15 @@ public final class Trainer {
 
     /**
      * Continues the run a checkpoint belongs to (a run directory means its latest checkpoint), with its own config
-     * and {@code overrides} laid over it (changing the schedule's length changes the losses from then on).
+     * and {@code overrides} laid over it: those that can change on resume are applied and reported (changing the
+     * schedule's length changes the losses from then on); any other is refused ({@link ExperimentConfig#resumedWith}).
+     * A run that stopped before its first checkpoint starts again from step 0 with its saved config.
      */
     public TrainingResult resume(Path checkpointOrRun, Map<String, String> overrides, Corpus fallbackCorpus) {
+        if (Files.isRegularFile(checkpointOrRun.resolve(RUN_CONFIG))
+                && new CheckpointStore(checkpointOrRun, Integer.MAX_VALUE).latest().isEmpty()) {
+            return restart(checkpointOrRun, overrides, fallbackCorpus);
+        }
         Path directory = CheckpointStore.resolve(checkpointOrRun, false);
         Checkpoint checkpoint = Checkpoint.open(directory);
         if (checkpoint.trainingState().isEmpty() || checkpoint.experiment().isEmpty()) {
@@ -127,15 +136,49 @@ public final class Trainer {
         Path runDirectory = CheckpointStore.runOf(directory).orElseThrow(() -> new KilnException("checkpoint "
                 + directory + " is not inside a run's " + CheckpointStore.FOLDER + "/ folder, so there is no run to "
                 + "continue; copy it into one or fine-tune from it with train.init_from"));
-        ExperimentConfig config = ExperimentConfig.of(checkpoint.experiment()).with(overrides);
+        ExperimentConfig config = ExperimentConfig.of(checkpoint.experiment()).resumedWith(overrides,
+                listener::onMessage);
         try (RunLock lock = lock(runDirectory)) {
+            tidy(runDirectory);
             // the latest checkpoint again, now that no other writer can be adding one
             Checkpoint latest = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, false));
             return run(config, fallbackCorpus, runDirectory, latest);
         }
     }
 
+    /** A run directory with its config but no checkpoint (killed before the first): the same run from step 0. */
+    private TrainingResult restart(Path runDirectory, Map<String, String> overrides, Corpus fallbackCorpus) {
+        Map<String, String> saved = new LinkedHashMap<>();
+        Path file = runDirectory.resolve(RUN_CONFIG);
+        try {
+            if (!(Json.parse(Files.readString(file, StandardCharsets.UTF_8), file.toString()) instanceof Map<?, ?> map)) {
+                throw new KilnException(file + " is not a JSON object of config keys");
+            }
+            map.forEach((k, v) -> saved.put(String.valueOf(k), String.valueOf(v)));
+        } catch (IOException e) {
+            throw new KilnException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+        ExperimentConfig config = ExperimentConfig.of(saved).resumedWith(overrides, listener::onMessage);
+        try (RunLock lock = lock(runDirectory)) {
+            tidy(runDirectory);
+            listener.onMessage("run " + runDirectory + " stopped before its first checkpoint: starting it again from "
+                    + "step 0 with its " + RUN_CONFIG);
+            return run(config, fallbackCorpus, runDirectory, null);
+        }
+    }
+
+    /** The writer clears what an interrupted save left and rebuilds a missing or corrupt checkpoint index. */
+    private void tidy(Path runDirectory) {
+        if (!writer()) {
+            return;
+        }
+        CheckpointStore store = new CheckpointStore(runDirectory, Integer.MAX_VALUE);
+        store.cleanUp().forEach(listener::onMessage);
+        store.repairIndex().ifPresent(listener::onMessage);
+    }
+
     private static final String RUN_CONFIG = "config.json";
+    private static final String METRICS = "metrics.jsonl";
 
     private TrainingResult run(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory, Checkpoint resumed) {
         long wallStart = System.nanoTime();
@@ -278,8 +321,8 @@ public final class Trainer {
 
         listener.onStart(runDirectory, step, settings.steps(), model.parameterCount());
         try (DataParallel closing = dataParallel;
-             MetricsLog metrics = writer() ? MetricsLog.open(runDirectory.resolve("metrics.jsonl"),
-                     resumed != null ? step : -1) : MetricsLog.discarding()) {
+             MetricsLog metrics = writer() ? MetricsLog.open(runDirectory.resolve(METRICS),
+                     resumed != null ? step : -1, listener::onMessage) : MetricsLog.discarding()) {
             long loopStart = System.nanoTime();
             int badInARow = 0;
             double intervalLoss = 0;

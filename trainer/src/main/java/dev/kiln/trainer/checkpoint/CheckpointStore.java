@@ -85,19 +85,110 @@ public final class CheckpointStore {
                 : Optional.empty();
     }
 
+    /**
+     * The index as saved, or — when it is missing, unreadable, or names a checkpoint that is not there — rebuilt from
+     * the step directories, which are each complete (a checkpoint is renamed into place only once written whole).
+     */
     private Map<String, Object> readIndex() {
+        Map<String, Object> saved = savedIndex();
+        return saved != null ? saved : rebuiltIndex();
+    }
+
+    /** The saved index when it is whole and names existing checkpoints; null otherwise. */
+    private Map<String, Object> savedIndex() {
         Path file = folder.resolve(INDEX);
-        Map<String, Object> index = new LinkedHashMap<>();
-        if (Files.isRegularFile(file)) {
-            try {
-                if (Json.parse(Files.readString(file, StandardCharsets.UTF_8), file.toString()) instanceof Map<?, ?> m) {
-                    m.forEach((k, v) -> index.put((String) k, v));
-                }
-            } catch (IOException e) {
-                throw new KilnException("cannot read " + file + ": " + e.getMessage(), e);
-            }
+        if (!Files.isRegularFile(file)) {
+            return null;
         }
+        try {
+            if (Json.parse(Files.readString(file, StandardCharsets.UTF_8), file.toString()) instanceof Map<?, ?> m
+                    && m.get("latest") instanceof String latest && Files.isDirectory(folder.resolve(latest))
+                    && (!(m.get("best") instanceof String best) || Files.isDirectory(folder.resolve(best)))) {
+                Map<String, Object> index = new LinkedHashMap<>();
+                m.forEach((k, v) -> index.put((String) k, v));
+                return index;
+            }
+        } catch (IOException | KilnException e) {
+            // unreadable or torn: rebuilt below
+        }
+        return null;
+    }
+
+    /** latest: the highest step; best: the step the latest checkpoint's training state calls best, if still kept. */
+    private Map<String, Object> rebuiltIndex() {
+        Map<String, Object> index = new LinkedHashMap<>();
+        List<Path> steps = stepDirectories();
+        if (steps.isEmpty()) {
+            return index;
+        }
+        Path latest = steps.getLast();
+        index.put("latest", latest.getFileName().toString());
+        String best = latest.getFileName().toString();
+        try {
+            Optional<TrainingState> state = Checkpoint.open(latest).trainingState();
+            if (state.isPresent() && state.get().bestStep() >= 0) {
+                String named = String.format("step-%07d", state.get().bestStep());
+                best = Files.isDirectory(folder.resolve(named)) ? named : best;
+            }
+        } catch (KilnException e) {
+            // the latest checkpoint cannot say which was best: it stands for both
+        }
+        index.put("best", best);
         return index;
+    }
+
+    /**
+     * Writes the index again when it was missing, corrupt or stale, so that other tools read it too; says what it did
+     * (empty when the index was whole). Called by the run's one writer, under its lock.
+     */
+    public Optional<String> repairIndex() {
+        if (savedIndex() != null || stepDirectories().isEmpty()) {
+            return Optional.empty();
+        }
+        Map<String, Object> index = rebuiltIndex();
+        writeIndex(index);
+        return Optional.of("checkpoints: " + INDEX + " was missing or unreadable; rebuilt it from the step directories "
+                + "(latest " + index.get("latest") + ", best " + index.get("best") + ")");
+    }
+
+    /**
+     * Clears what an interrupted save left behind: unfinished {@code .writing-*} copies are deleted, and a checkpoint
+     * that was moved aside to be replaced ({@code .replaced-*}) is moved back when its replacement never arrived.
+     * Returns one note per thing done. Called by the run's one writer, under its lock.
+     */
+    public List<String> cleanUp() {
+        List<String> notes = new ArrayList<>();
+        if (!Files.isDirectory(folder)) {
+            return notes;
+        }
+        List<Path> leftovers;
+        try (Stream<Path> list = Files.list(folder)) {
+            leftovers = list.filter(p -> p.getFileName().toString().startsWith(".writing-")
+                    || p.getFileName().toString().startsWith(".replaced-")
+                    || p.getFileName().toString().endsWith(".tmp")).sorted().toList();
+        } catch (IOException e) {
+            throw new KilnException("cannot list " + folder + ": " + e.getMessage(), e);
+        }
+        for (Path leftover : leftovers) {
+            String name = leftover.getFileName().toString();
+            if (name.startsWith(".replaced-")) {
+                Path original = folder.resolve(name.substring(".replaced-".length(), name.lastIndexOf('-')));
+                if (!Files.exists(original)) {
+                    try {
+                        Files.move(leftover, original, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                        notes.add("checkpoints: restored " + original.getFileName() + ", whose replacement was "
+                                + "interrupted");
+                        continue;
+                    } catch (IOException e) {
+                        throw new KilnException("cannot restore " + original + " from " + leftover + ": "
+                                + e.getMessage(), e);
+                    }
+                }
+            }
+            Checkpoint.deleteTree(leftover);
+            notes.add("checkpoints: removed " + name + ", left by an interrupted save");
+        }
+        return notes;
     }
 
     private void writeIndex(Map<String, Object> index) {
