@@ -19,7 +19,7 @@ import picocli.CommandLine;
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Kiln.Version.class,
         description = "Train, evaluate, sample and compare small language models.",
         subcommands = {TrainCommand.class, GenerateCommand.class, EvalCommand.class, MergeCommand.class,
-                ChatCommand.class, ServeCommand.class, TokenizerCommand.class,
+                ChatCommand.class, ServeCommand.class, TokenizerCommand.class, CacheCommand.class,
                 PluginsCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Kiln implements Callable<Integer> {
     @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,

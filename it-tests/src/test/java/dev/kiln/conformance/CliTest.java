@@ -10,6 +10,7 @@ import dev.kiln.serve.KilnServer;
 import dev.kiln.serve.ServeSettings;
 import dev.kiln.serve.ServedModel;
 import dev.kiln.trainer.Plugins;
+import dev.kiln.trainer.data.CacheDirectory;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -625,5 +626,55 @@ class CliTest {
         Outcome resumed = kiln("train", "--resume", dir.resolve("run").toString(), "train.steps=8",
                 "train.eval_every=8", "train.sample_tokens=0");
         assertEquals(0, resumed.code(), resumed.err());
+    }
+
+    /**
+     * Token caches go to the user's cache directory ($XDG_CACHE_HOME/kiln, else ~/.cache/kiln), never beside --out;
+     * kiln cache shows them and kiln cache clear deletes only the files Kiln writes there.
+     */
+    @Test
+    void tokenCachesLiveInTheUsersCacheDirectoryAndKilnCacheClearsThem(@TempDir Path dir) throws IOException {
+        assertEquals(Path.of("/x/kiln"), CacheDirectory.defaultLocation(Map.of("XDG_CACHE_HOME", "/x"), "/home/u"));
+        assertEquals(Path.of("/home/u/.cache/kiln"), CacheDirectory.defaultLocation(Map.of("XDG_CACHE_HOME",
+                "relative"), "/home/u"), "a relative XDG_CACHE_HOME is ignored, as the spec says");
+        assertEquals(Path.of("/home/u/.cache/kiln"), CacheDirectory.defaultLocation(Map.of(), "/home/u"));
+
+        List<String> options = new ArrayList<>(tiny(dir));
+        options.removeIf(o -> o.startsWith("data.cache="));
+        Path out = dir.resolve("home").resolve("x");
+        Outcome train = kiln(args(List.of("train", "--data", corpus.toString(), "--out", out.toString(),
+                "train.steps=2", "train.eval_every=2", "train.sample_tokens=0"), options));
+        assertEquals(0, train.code(), train.err());
+        assertFalse(Files.exists(out.getParent().resolve(".cache")), "nothing is cached beside --out");
+        Path cache = CacheDirectory.defaultLocation();
+        assertTrue(CacheDirectory.usage(cache).files() >= 2, "the tokenizer and the token stream are cached in "
+                + cache);
+        Outcome shown = kiln("cache");
+        assertEquals(0, shown.code(), shown.err());
+        assertTrue(shown.out().contains(cache.toAbsolutePath().toString()), shown.out());
+
+        Path other = Files.createDirectories(dir.resolve("other-cache"));
+        Files.writeString(other.resolve("tokens-0123abcd.bin"), "x".repeat(100));
+        Files.writeString(other.resolve("tokenizer-0123abcd.json"), "{}");
+        Files.createDirectories(other.resolve("rank-1"));
+        Files.writeString(other.resolve("rank-1").resolve("tokens-89ab.bin"), "y");
+        Files.writeString(other.resolve("notes.txt"), "mine");
+        Outcome cleared = kiln("cache", "--dir", other.toString(), "clear");
+        assertEquals(0, cleared.code(), cleared.err());
+        assertTrue(cleared.out().contains("3 files, 103 B"), cleared.out());
+        try (Stream<Path> left = Files.list(other)) {
+            assertEquals(List.of(other.resolve("notes.txt")), left.toList(), "only Kiln's files are deleted");
+        }
+    }
+
+    /** Changing one word works: every language model has defaults that train on the bundled corpus. */
+    @Test
+    void everyLanguageModelTrainsWithItsDefaults(@TempDir Path dir) {
+        for (String model : List.of("lstm", "gpt")) {
+            Outcome train = kiln("train", "--model", model, "--data", corpus.toString(), "--out",
+                    dir.resolve(model).toString(), "train.steps=2", "train.eval_every=2", "train.eval_tokens=1024",
+                    "train.sample_tokens=0", "tokenizer.vocab_size=300", "data.cache=" + dir.resolve("c"));
+            assertEquals(0, train.code(), model + ": " + train.err());
+        }
     }
 }

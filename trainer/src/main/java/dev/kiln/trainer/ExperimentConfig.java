@@ -61,7 +61,7 @@ public final class ExperimentConfig {
     private static final Map<String, String> DATA_DEFAULTS = defaults(
             "path", "",                 // a text file or a directory of them; empty: the corpus the caller supplies
             "val_fraction", "0.1",      // the tail of the corpus held out for validation
-            "cache", "");               // where token streams and trained tokenizers are kept; default: <runs>/.cache
+            "cache", "");               // where token streams and trained tokenizers are kept; default: $XDG_CACHE_HOME/kiln or ~/.cache/kiln
 
     /**
      * What {@code --resume} may change: keys that steer the run from its checkpoint on without contradicting what it

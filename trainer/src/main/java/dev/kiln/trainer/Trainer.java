@@ -16,6 +16,7 @@ import dev.kiln.api.nn.LoraConfig;
 import dev.kiln.api.optim.LrSchedule;
 import dev.kiln.api.optim.Optimizer;
 import dev.kiln.api.peft.PeftAdapter;
+import dev.kiln.api.plugin.MissingOptionsException;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.task.Batch;
 import dev.kiln.api.task.BatchStream;
@@ -32,6 +33,7 @@ import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
 import dev.kiln.trainer.checkpoint.RunLock;
 import dev.kiln.trainer.checkpoint.TrainingState;
+import dev.kiln.trainer.data.CacheDirectory;
 import dev.kiln.trainer.data.Corpus;
 import dev.kiln.trainer.data.TokenStream;
 import dev.kiln.trainer.metrics.LossChart;
@@ -192,8 +194,7 @@ public final class Trainer {
             plugins.tokenizers().get(config.id("tokenizer"));
         }
         Corpus corpus = corpus(data, fallbackCorpus);
-        Path sharedCache = data.cache().isEmpty()
-                ? runDirectory.toAbsolutePath().normalize().getParent().resolve(".cache") : Path.of(data.cache());
+        Path sharedCache = data.cache().isEmpty() ? CacheDirectory.defaultLocation() : Path.of(data.cache());
         // each rank builds its own (identical) tokenizer and token caches: no two processes write one file
         Path cache = writer() ? sharedCache : sharedCache.resolve("rank-" + ranks.rank());
 
@@ -220,9 +221,18 @@ public final class Trainer {
                     + tokenizer.vocabSize() + (tokens.reused() ? ", cached" : "") + ")");
             return tokens;
         }, listener::onMessage);
-        Task task = taskProvider.create(runData, config.pluginOptions("task"));
-
-        Backend backend = backendProvider.create(config.pluginOptions("backend"));
+        Task task;
+        Backend backend;
+        try {
+            task = taskProvider.create(runData, config.pluginOptions("task"));
+        } catch (MissingOptionsException e) {
+            throw e.inSection("task");
+        }
+        try {
+            backend = backendProvider.create(config.pluginOptions("backend"));
+        } catch (MissingOptionsException e) {
+            throw e.inSection("backend");
+        }
         try {
             return loop(config, settings, runDirectory, resumed, initial, tokenizer, task, runData, backend, wallStart);
         } finally {
@@ -528,7 +538,11 @@ public final class Trainer {
         ModelProvider provider = plugins.models().get(config.id("model"));
         Map<String, String> options = new LinkedHashMap<>(config.pluginOptions("model").values());
         options.putIfAbsent("vocab_size", Integer.toString(tokenizer.vocabSize()));
-        return provider.create(backend, new Options(options), generator);
+        try {
+            return provider.create(backend, new Options(options), generator);
+        } catch (MissingOptionsException e) {
+            throw e.inSection("model");
+        }
     }
 
     /** A tokenizer and the file it was read from or saved to. */
@@ -567,7 +581,12 @@ public final class Trainer {
             }
         }
         long start = System.nanoTime();
-        Tokenizer trained = provider.train(corpus.split(valFraction)[0], options);
+        Tokenizer trained;
+        try {
+            trained = provider.train(corpus.split(valFraction)[0], options);
+        } catch (MissingOptionsException e) {
+            throw e.inSection("tokenizer");
+        }
         AtomicFiles.replace(file, "tokenizer cache", trained::save);
         listener.onMessage(String.format("tokenizer: trained %s, vocabulary %d, in %.2f s", provider.id(),
                 trained.vocabSize(), (System.nanoTime() - start) / 1e9));

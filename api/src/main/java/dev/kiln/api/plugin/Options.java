@@ -1,7 +1,9 @@
 package dev.kiln.api.plugin;
 
 import dev.kiln.api.ConfigException;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -53,9 +55,17 @@ public record Options(Map<String, String> values) {
     /** A required whole-number option. */
     public int intOption(String key) {
         if (!values.containsKey(key)) {
-            throw new ConfigException("missing option " + key);
+            throw new MissingOptionsException("plugin", List.of(key));
         }
         return intOption(key, 0);
+    }
+
+    /** Checks that every one of {@code keys} is given, naming all that are not in one error. */
+    public void require(String pluginId, String... keys) {
+        List<String> missing = Arrays.stream(keys).filter(k -> !values.containsKey(k)).toList();
+        if (!missing.isEmpty()) {
+            throw new MissingOptionsException(pluginId, missing);
+        }
     }
 
     public double doubleOption(String key, double fallback) {

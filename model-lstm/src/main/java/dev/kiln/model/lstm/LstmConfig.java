@@ -11,6 +11,10 @@ import java.util.Set;
  * @param tieWeights  the output layer reuses the embedding matrix (needs embedSize == hiddenSize)
  */
 public record LstmConfig(int vocabSize, int embedSize, int hiddenSize, int numLayers, float dropout, boolean tieWeights) {
+    /** Defaults that train on the bundled corpus in a couple of minutes, so that {@code --model lstm} just works. */
+    static final int DEFAULT_EMBED_SIZE = 128;
+    static final int DEFAULT_HIDDEN_SIZE = 256;
+
     static final Set<String> KEYS = Set.of("vocab_size", "embed_size", "hidden_size", "num_layers", "dropout",
             "tie_weights");
 
@@ -31,8 +35,9 @@ public record LstmConfig(int vocabSize, int embedSize, int hiddenSize, int numLa
     /** Reads the keys of {@link #KEYS}; metadata keys that describe the data (batch, seed…) are not allowed here. */
     public static LstmConfig from(Options options) {
         options.requireOnly("lstm", KEYS);
-        return new LstmConfig(options.intOption("vocab_size"), options.intOption("embed_size"),
-                options.intOption("hidden_size"), options.intOption("num_layers", 1),
+        options.require("lstm", "vocab_size");
+        return new LstmConfig(options.intOption("vocab_size"), options.intOption("embed_size", DEFAULT_EMBED_SIZE),
+                options.intOption("hidden_size", DEFAULT_HIDDEN_SIZE), options.intOption("num_layers", 1),
                 (float) options.doubleOption("dropout", 0), options.booleanOption("tie_weights", false));
     }
 

@@ -56,8 +56,10 @@ public record GptConfig(int vocabSize, int contextLength, int layers, int heads,
         if (activation.startsWith("gelu_new")) {
             activation = "gelu_new";
         }
-        return new GptConfig(o.intOption("vocab_size"), o.intOption("n_positions"), o.intOption("n_layer"),
-                o.intOption("n_head"), o.intOption("n_embd"), (float) o.doubleOption("dropout", 0),
+        o.require("gpt", "vocab_size");
+        // defaults: the small model of kiln train's default experiment, with room for longer contexts
+        return new GptConfig(o.intOption("vocab_size"), o.intOption("n_positions", 256), o.intOption("n_layer", 3),
+                o.intOption("n_head", 4), o.intOption("n_embd", 96), (float) o.doubleOption("dropout", 0),
                 activation, o.booleanOption("bias", true), o.string("positions", "learned"),
                 (float) o.doubleOption("layer_norm_epsilon", 1e-5), o.string("norm", "layernorm").toLowerCase(Locale.ROOT));
     }
