@@ -4,6 +4,7 @@ import dev.kiln.api.task.Evaluation;
 import dev.kiln.trainer.TrainingListener;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.Locale;
 
 /**
@@ -12,11 +13,13 @@ import java.util.Locale;
  */
 final class ProgressPrinter implements TrainingListener {
     private static final int BAR = 24;
+    private static final int ETA_WINDOW = 8;
 
     private final PrintWriter out;
     private final boolean terminal;
+    /** The last reports' (step, time) points: the ETA's rate, after the first report, which absorbs warm-up. */
+    private final ArrayDeque<long[]> window = new ArrayDeque<>();
     private boolean lineOpen;
-    private int firstStep;
 
     ProgressPrinter(PrintWriter out, boolean terminal) {
         this.out = out;
@@ -36,18 +39,25 @@ final class ProgressPrinter implements TrainingListener {
 
     @Override
     public void onStart(Path runDirectory, int firstStep, int totalSteps, long parameters) {
-        this.firstStep = firstStep;
+        window.clear();
         line(String.format(Locale.ROOT, "run: %s — %,d parameters, steps %d → %d", runDirectory, parameters,
                 firstStep, totalSteps));
     }
 
     @Override
     public void onStep(StepReport r) {
-        double stepsPerSecond = r.tokensPerSecond() > 0 ? (r.step() - firstStep) / Math.max(1e-9,
-                r.elapsedSeconds()) : 0;
-        double eta = stepsPerSecond > 0 ? (r.totalSteps() - r.step()) / stepsPerSecond : 0;
+        window.addLast(new long[] {r.step(), System.nanoTime()});
+        if (window.size() > ETA_WINDOW) {
+            window.removeFirst();
+        }
+        String eta = "--";
+        if (window.size() >= 2 && window.getLast()[0] > window.getFirst()[0]) {
+            double secondsPerStep = (window.getLast()[1] - window.getFirst()[1]) / 1e9
+                    / (window.getLast()[0] - window.getFirst()[0]);
+            eta = duration((r.totalSteps() - r.step()) * secondsPerStep);
+        }
         String figures = String.format(Locale.ROOT, "step %d/%d  loss %.4f  lr %.2e  %,.0f tok/s  ETA %s", r.step(),
-                r.totalSteps(), r.loss(), r.lr(), r.tokensPerSecond(), duration(eta));
+                r.totalSteps(), r.loss(), r.lr(), r.tokensPerSecond(), eta);
         if (terminal) {
             int filled = (int) Math.round(BAR * (double) r.step() / r.totalSteps());
             out.print("\r[" + "#".repeat(filled) + "-".repeat(BAR - filled) + "] " + figures + "   ");

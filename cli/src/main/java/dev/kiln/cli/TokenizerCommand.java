@@ -6,6 +6,7 @@ import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.trainer.Plugins;
+import dev.kiln.trainer.Trainer;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
 import dev.kiln.trainer.data.Corpus;
@@ -97,11 +98,12 @@ final class TokenizerCommand implements Callable<Integer> {
         public Integer call() {
             Corpus corpus = Corpus.read(data);
             long start = System.nanoTime();
-            Tokenizer trained = parent.kiln.plugins().tokenizers().get(tokenizer)
-                    .train(corpus.text(), new Options(ConfigFiles.overrides(options)));
+            Options given = new Options(ConfigFiles.overrides(options));
+            Tokenizer trained = parent.kiln.plugins().tokenizers().get(tokenizer).train(corpus.text(), given);
             trained.save(out);
-            parent.kiln.out.printf(java.util.Locale.ROOT, "trained %s, vocabulary %d, in %.2f s → %s%n", tokenizer,
-                    trained.vocabSize(), (System.nanoTime() - start) / 1e9, out);
+            parent.kiln.out.printf(java.util.Locale.ROOT, "trained %s, vocabulary %d%s, in %.2f s → %s%n", tokenizer,
+                    trained.vocabSize(), Trainer.vocabularyShortfall(given, trained), (System.nanoTime() - start) / 1e9,
+                    out);
             return 0;
         }
     }

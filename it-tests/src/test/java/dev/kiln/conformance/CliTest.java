@@ -677,4 +677,20 @@ class CliTest {
             assertEquals(0, train.code(), model + ": " + train.err());
         }
     }
+
+    /** A vocabulary larger than the corpus can give is trained as far as it goes, and the run says so. */
+    @Test
+    void aVocabularyThatCannotBeReachedIsSaidSo(@TempDir Path dir) throws IOException {
+        Path small = dir.resolve("small.txt");
+        Files.writeString(small, Files.readString(corpus).substring(0, 3000));
+        Outcome trained = kiln("tokenizer", "train", "--data", small.toString(), "--out",
+                dir.resolve("t.json").toString(), "vocab_size=100000");
+        assertEquals(0, trained.code(), trained.err());
+        assertTrue(trained.out().contains("of the 100000 asked for: the corpus has no pair left to merge"),
+                trained.out());
+        Outcome huge = kiln("tokenizer", "train", "--data", small.toString(), "--out",
+                dir.resolve("u.json").toString(), "vocab_size=1000000000");
+        assertEquals(1, huge.code(), huge.out());
+        assertTrue(huge.err().contains("above Kiln's limit"), huge.err());
+    }
 }

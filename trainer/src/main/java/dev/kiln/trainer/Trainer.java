@@ -558,6 +558,20 @@ public final class Trainer {
         }
     }
 
+    /**
+     * "" when a trained tokenizer reached the {@code vocab_size} asked for (or none was), else a note that says it
+     * stopped short: the corpus had no pair left to merge.
+     */
+    public static String vocabularyShortfall(Options options, Tokenizer trained) {
+        if (!options.has("vocab_size")) {
+            return "";
+        }
+        int asked = options.intOption("vocab_size", 0);
+        int learned = trained.vocabSize() - trained.specialTokens().size();
+        return learned < asked ? String.format(" (of the %d asked for: the corpus has no pair left to merge)", asked)
+                : "";
+    }
+
     /** The tokenizer a config asks for: loaded from tokenizer.path, or trained on the training split and cached. */
     private TokenizerSource tokenizer(ExperimentConfig config, Corpus corpus, double valFraction, Path cache) {
         TokenizerProvider provider = plugins.tokenizers().get(config.id("tokenizer"));
@@ -588,8 +602,8 @@ public final class Trainer {
             throw e.inSection("tokenizer");
         }
         AtomicFiles.replace(file, "tokenizer cache", trained::save);
-        listener.onMessage(String.format("tokenizer: trained %s, vocabulary %d, in %.2f s", provider.id(),
-                trained.vocabSize(), (System.nanoTime() - start) / 1e9));
+        listener.onMessage(String.format("tokenizer: trained %s, vocabulary %d%s, in %.2f s", provider.id(),
+                trained.vocabSize(), vocabularyShortfall(options, trained), (System.nanoTime() - start) / 1e9));
         return new TokenizerSource(trained, file);
     }
 

@@ -9,9 +9,10 @@ import java.util.Set;
  */
 public record Sampling(double temperature, int topK, double topP, long seed, int maxTokens, Set<Integer> stopTokens) {
     public Sampling {
-        if (temperature < 0 || topK < 0 || topP <= 0 || topP > 1 || maxTokens < 0) {
-            throw new KilnException("sampling: needs temperature >= 0, top-k >= 0, 0 < top-p <= 1 and max tokens >= 0, got "
-                    + temperature + ", " + topK + ", " + topP + ", " + maxTokens);
+        if (!(temperature >= 0 && temperature < Double.POSITIVE_INFINITY) || topK < 0 || !(topP > 0 && topP <= 1)
+                || maxTokens < 0) {
+            throw new KilnException("sampling: needs a finite temperature >= 0, top-k >= 0, 0 < top-p <= 1 and max "
+                    + "tokens >= 0, got " + temperature + ", " + topK + ", " + topP + ", " + maxTokens);
         }
         stopTokens = Set.copyOf(stopTokens);
     }

@@ -38,6 +38,10 @@ public final class BpeTrainer {
         if (vocabSize < 256) {
             throw new KilnException("bpe: vocabulary size " + vocabSize + " is below 256, the single bytes");
         }
+        if (vocabSize > HuggingFaceFiles.MAX_TOKEN_ID) {
+            throw new KilnException("bpe: vocabulary size " + vocabSize + " is above Kiln's limit of "
+                    + HuggingFaceFiles.MAX_TOKEN_ID + " tokens");
+        }
         if (text.isEmpty()) {
             throw new KilnException("bpe: cannot train on an empty corpus");
         }
@@ -47,9 +51,9 @@ public final class BpeTrainer {
         int[][] sequences = pieces.toArray(int[][]::new);
         int[] lengths = Arrays.stream(sequences).mapToInt(s -> s.length).toArray();
         int[] weight = weights.stream().mapToInt(Integer::intValue).toArray();
-        byte[][] tokens = new byte[vocabSize][];
+        List<byte[]> tokens = new ArrayList<>(Math.min(vocabSize, 1 << 16));     // grows with the merges found
         for (int b = 0; b < 256; b++) {
-            tokens[b] = new byte[] {(byte) b};
+            tokens.add(new byte[] {(byte) b});
         }
         List<Merge> merges = new ArrayList<>();
         PairIndex index = new PairIndex(sequences, lengths, weight);
@@ -61,10 +65,10 @@ public final class BpeTrainer {
             int left = (int) (best >>> 32);
             int right = (int) best;
             merges.add(new Merge(left, right, id));
-            tokens[id] = concat(tokens[left], tokens[right]);
+            tokens.add(concat(tokens.get(left), tokens.get(right)));
             index.merge(best, id);
         }
-        byte[][] vocabulary = Arrays.copyOf(tokens, 256 + merges.size());
+        byte[][] vocabulary = tokens.toArray(byte[][]::new);
         Map<String, Integer> special = new LinkedHashMap<>();
         for (String name : specialTokens) {
             special.putIfAbsent(name, vocabulary.length + special.size());
