@@ -416,6 +416,9 @@ class TrainerTest {
         Map<?, ?> recorded = (Map<?, ?>) Json.parse(Files.readString(run.resolve("config.json")), "config");
         assertEquals("20", recorded.get("train.steps"));
         assertEquals("1", recorded.get("model.n_layer"), "an override equal to the run's value is no change");
+        TrainingResult fromCheckpoint = new Trainer(plugins(), new TrainingListener() { }).resume(
+                run.resolve("checkpoints").resolve("step-0000020"), Map.of("train.steps", "22"), corpus);
+        assertEquals(22, fromCheckpoint.steps(), "a checkpoint directory resumes too (its config.json is no run's)");
     }
 
     @Test

@@ -140,8 +140,10 @@ public final class ExperimentConfig {
      * This saved config with the overrides a resumed run was given. Keys that can change on resume are applied and
      * each change is reported to {@code log}; a change to a fixed key is refused, all of them named in one error,
      * so the run's saved config never records what it did not do. An override equal to the saved value is no change.
+     * {@code alsoApplies}: fixed keys this resume may change all the same (the per-rank batch of a data-parallel run
+     * resumed on another number of ranks, when the global batch stays).
      */
-    public ExperimentConfig resumedWith(Map<String, String> overrides, Consumer<String> log) {
+    public ExperimentConfig resumedWith(Map<String, String> overrides, Set<String> alsoApplies, Consumer<String> log) {
         Map<String, String> applied = new LinkedHashMap<>();
         List<String> changes = new ArrayList<>();
         List<String> refused = new ArrayList<>();
@@ -151,7 +153,7 @@ public final class ExperimentConfig {
             if (saved.equals(value)) {
                 return;
             }
-            if (onResume(k) == OnResume.APPLIES) {
+            if (onResume(k) == OnResume.APPLIES || alsoApplies.contains(k)) {
                 applied.put(k, value);
                 changes.add(k + " " + (saved.isEmpty() ? "(unset)" : saved) + " → " + value);
             } else {

@@ -125,7 +125,9 @@ public final class Trainer {
      * A run that stopped before its first checkpoint starts again from step 0 with its saved config.
      */
     public TrainingResult resume(Path checkpointOrRun, Map<String, String> overrides, Corpus fallbackCorpus) {
-        if (Files.isRegularFile(checkpointOrRun.resolve(RUN_CONFIG))
+        boolean checkpointItself = Files.isRegularFile(checkpointOrRun.resolve(Checkpoint.WEIGHTS))
+                || Files.isRegularFile(checkpointOrRun.resolve(PeftAdapter.WEIGHTS));
+        if (!checkpointItself && Files.isRegularFile(checkpointOrRun.resolve(RUN_CONFIG))
                 && new CheckpointStore(checkpointOrRun, Integer.MAX_VALUE).latest().isEmpty()) {
             return restart(checkpointOrRun, overrides, fallbackCorpus);
         }
@@ -138,14 +140,41 @@ public final class Trainer {
         Path runDirectory = CheckpointStore.runOf(directory).orElseThrow(() -> new KilnException("checkpoint "
                 + directory + " is not inside a run's " + CheckpointStore.FOLDER + "/ folder, so there is no run to "
                 + "continue; copy it into one or fine-tune from it with train.init_from"));
-        ExperimentConfig config = ExperimentConfig.of(checkpoint.experiment()).resumedWith(overrides,
-                listener::onMessage);
+        ExperimentConfig saved = ExperimentConfig.of(checkpoint.experiment());
+        ExperimentConfig config = saved.resumedWith(overrides, sameGlobalBatch(saved, overrides,
+                checkpoint.trainingState().orElseThrow().ranks()), listener::onMessage);
         try (RunLock lock = lock(runDirectory)) {
             tidy(runDirectory);
             // the latest checkpoint again, now that no other writer can be adding one
             Checkpoint latest = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, false));
             return run(config, fallbackCorpus, runDirectory, latest);
         }
+    }
+
+    /**
+     * The per-rank batch keys a resume may change: those that keep the global batch (rows per rank × micro-batches ×
+     * ranks) the checkpoint was trained with — a 2-rank run of 4 rows goes on in one process of 8. Otherwise none,
+     * and when only the number of ranks changes the global batch, the run says so.
+     */
+    private Set<String> sameGlobalBatch(ExperimentConfig saved, Map<String, String> overrides, int savedRanks) {
+        ExperimentConfig asked;
+        try {
+            asked = saved.with(overrides);
+        } catch (KilnException e) {
+            return Set.of();                    // resumedWith names the mistake
+        }
+        long before = (long) saved.train().batchSize() * saved.train().gradAccum() * savedRanks;
+        long now = (long) asked.train().batchSize() * asked.train().gradAccum() * ranks.size();
+        if (before == now) {
+            return Set.of("train.batch_size", "train.grad_accum");
+        }
+        if (saved.train().batchSize() == asked.train().batchSize()
+                && saved.train().gradAccum() == asked.train().gradAccum()) {
+            listener.onMessage("resume: the global batch was " + before + " rows (" + savedRanks + " rank"
+                    + (savedRanks == 1 ? "" : "s") + "), now " + now + " (" + ranks.size() + "); set train.batch_size "
+                    + "to keep it");
+        }
+        return Set.of();
     }
 
     /** A run directory with its config but no checkpoint (killed before the first): the same run from step 0. */
@@ -160,7 +189,7 @@ public final class Trainer {
         } catch (IOException e) {
             throw new KilnException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        ExperimentConfig config = ExperimentConfig.of(saved).resumedWith(overrides, listener::onMessage);
+        ExperimentConfig config = ExperimentConfig.of(saved).resumedWith(overrides, Set.of(), listener::onMessage);
         try (RunLock lock = lock(runDirectory)) {
             tidy(runDirectory);
             listener.onMessage("run " + runDirectory + " stopped before its first checkpoint: starting it again from "
@@ -412,7 +441,7 @@ public final class Trainer {
                         LossChart.write(runDirectory.resolve("loss.svg"), model.modelId() + " on " + tokenizer.id()
                                 + " tokens", metrics.trainLoss(), metrics.validationLoss());
                         TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
-                                batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
+                                batches.cursor(), bestLoss, bestStep, sinceBest, elapsed, ranks.size());
                         lastCheckpoint = save(store, step, best, model, tokenizer, config, state, template, adapter);
                     }
                     if (settings.patience() > 0 && sinceBest >= settings.patience()) {
@@ -439,7 +468,7 @@ public final class Trainer {
                     && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(stepName(step)))) {
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
                 TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
-                        batches.cursor(), bestLoss, bestStep, sinceBest, elapsed);
+                        batches.cursor(), bestLoss, bestStep, sinceBest, elapsed, ranks.size());
                 lastCheckpoint = save(store, step, false, model, tokenizer, config, state, template, adapter);
             }
         }

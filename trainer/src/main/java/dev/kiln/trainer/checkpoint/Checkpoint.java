@@ -168,6 +168,7 @@ public final class Checkpoint {
         meta.put("best_step", Integer.toString(state.bestStep()));
         meta.put("evaluations_since_best", Integer.toString(state.evaluationsSinceBest()));
         meta.put("elapsed_seconds", Double.toString(state.elapsedSeconds()));
+        meta.put("ranks", Integer.toString(state.ranks()));
         writer.metadata(meta);
         state.optimizer().tensors().forEach((key, values) -> writer.floats("optimizer." + key, values,
                 new int[] {values.length}));
@@ -439,7 +440,8 @@ public final class Checkpoint {
                     Double.parseDouble(required(meta, "best_validation_loss", file)),
                     Integer.parseInt(required(meta, "best_step", file)),
                     Integer.parseInt(required(meta, "evaluations_since_best", file)),
-                    Double.parseDouble(required(meta, "elapsed_seconds", file))));
+                    Double.parseDouble(required(meta, "elapsed_seconds", file)),
+                    Integer.parseInt(meta.getOrDefault("ranks", "1"))));
         } catch (NumberFormatException e) {
             throw new KilnException(file + ": a training-state value is not a number (" + e.getMessage() + ")");
         }

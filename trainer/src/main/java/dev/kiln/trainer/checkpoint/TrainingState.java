@@ -13,8 +13,10 @@ import dev.kiln.api.optim.OptimizerState;
  * @param bestStep                the step it was reached at (-1 before the first evaluation)
  * @param evaluationsSinceBest    evaluations since it, for early stopping
  * @param elapsedSeconds          training time so far, across resumptions
+ * @param ranks                   the processes that trained it (data parallel; 1 alone): with the per-rank batch, the
+ *                                global batch a resume must keep
  */
 public record TrainingState(int step, OptimizerState optimizer, long[] generator, long dataCursor,
                             double bestValidationLoss, int bestStep, int evaluationsSinceBest,
-                            double elapsedSeconds) {
+                            double elapsedSeconds, int ranks) {
 }
