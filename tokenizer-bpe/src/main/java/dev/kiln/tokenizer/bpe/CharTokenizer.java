@@ -59,7 +59,14 @@ public final class CharTokenizer implements Tokenizer {
                 || !(json.get("code_points") instanceof List<?> list)) {
             throw new KilnException(file + " is not a saved char tokenizer (expected kiln_tokenizer: char and code_points)");
         }
-        int[] points = list.stream().mapToInt(o -> ((Number) o).intValue()).toArray();
+        int[] points = new int[list.size()];
+        for (int i = 0; i < points.length; i++) {
+            if (!(list.get(i) instanceof Long point) || point < 0 || point > Character.MAX_CODE_POINT) {
+                throw new KilnException(file + ": code_points[" + i + "] must be a Unicode code point, not "
+                        + list.get(i));
+            }
+            points[i] = (int) (long) point;
+        }
         for (int i = 1; i < points.length; i++) {
             if (points[i] <= points[i - 1]) {
                 throw new KilnException(file + ": code_points must be strictly increasing (entry " + i + ")");
