@@ -31,9 +31,9 @@ final class MergeCommand implements Callable<Integer> {
             throw new KilnException("--out " + out + " already exists; choose a new directory (nothing is overwritten)");
         }
         try (LoadedModel loaded = model.load(kiln)) {
-            if (!loaded.checkpoint().isAdapter()) {
+            if (!loaded.checkpoint().isAdapter() && !loaded.adapted()) {
                 throw new KilnException("checkpoint " + loaded.checkpoint().directory() + " holds full weights, not a "
-                        + "LoRA adapter: there is nothing to merge");
+                        + "LoRA adapter: there is nothing to merge (name a PEFT adapter with --adapter DIR)");
             }
             long before = loaded.model().namedAdapterParameters().size();
             loaded.model().mergeAdapters();
@@ -42,7 +42,8 @@ final class MergeCommand implements Callable<Integer> {
             Checkpoint.write(out, loaded.model(), loaded.tokenizer(), experiment, null,
                     loaded.checkpoint().chatTemplate().orElse(null), null);
             kiln.out.printf("merged %d adapter tensors of %s into %s (base %s)%n", before,
-                    loaded.checkpoint().directory(), out, loaded.checkpoint().base().orElseThrow());
+                    loaded.adapted() ? model.adapter : loaded.checkpoint().directory(), out,
+                    loaded.adapted() ? loaded.checkpoint().directory() : loaded.checkpoint().base().orElseThrow());
         }
         return 0;
     }

@@ -26,6 +26,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "A checkpoint, a run directory (its best checkpoint) or a Hugging Face GPT-2 snapshot.")
     Path checkpoint;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory to put on the "
+            + "checkpoint's model, as PeftModel.from_pretrained(base, DIR) does.")
+    Path adapter;
+
     @Option(names = "--backend", paramLabel = "ID", defaultValue = "cpu")
     String backend;
 
@@ -72,7 +76,7 @@ final class ServeCommand implements Callable<Integer> {
         ServeSettings settings = new ServeSettings(host, port, key, modelId, parallel, queue, prefillChunk, maxLength,
                 maxBody, Duration.ofSeconds(10));
         CountDownLatch stopped = new CountDownLatch(1);
-        try (ServedModel served = ServedModel.load(kiln.plugins(), checkpoint, backend, modelId);
+        try (ServedModel served = ServedModel.load(kiln.plugins(), checkpoint, adapter, backend, modelId);
              KilnServer server = KilnServer.start(served, settings);
              Interruption interruption = Interruption.onSignal(() -> {
                  server.shutdown();

@@ -4,8 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.api.backend.Backend;
 import dev.kiln.api.io.Json;
+import dev.kiln.api.model.LanguageModel;
+import dev.kiln.api.nn.LoraConfig;
+import dev.kiln.api.peft.PeftAdapter;
+import dev.kiln.api.plugin.Options;
+import dev.kiln.api.tensor.Generator;
+import dev.kiln.api.tensor.Tensor;
 import dev.kiln.cli.Kiln;
+import dev.kiln.model.transformer.HuggingFaceGpt2;
 import dev.kiln.serve.KilnServer;
 import dev.kiln.serve.ServeSettings;
 import dev.kiln.serve.ServedModel;
@@ -27,6 +35,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
@@ -109,7 +118,7 @@ class CliTest {
         // kiln serve completes a source with the same greedy translation
         Outcome greedy = kiln("generate", "--checkpoint", run.toString(), "--source", "40,710", "--beam", "1");
         assertEquals(0, greedy.code(), greedy.err());
-        try (ServedModel served = ServedModel.load(Plugins.load(ModuleLayer.boot()), run, "cpu", "numbers");
+        try (ServedModel served = ServedModel.load(Plugins.load(ModuleLayer.boot()), run, null, "cpu", "numbers");
              KilnServer server = KilnServer.start(served, ServeSettings.defaults().withPort(0))) {
             HttpResponse<String> response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                     URI.create(server.baseUrl() + "/completions")).POST(HttpRequest.BodyPublishers.ofString(
@@ -277,7 +286,7 @@ class CliTest {
         }
         dev.kiln.tokenizer.bpe.HuggingFaceFiles.writeTokenizerJson((dev.kiln.tokenizer.bpe.BpeTokenizer)
                 TokenizerExactnessTest.tokenizers().get("bpe").train("hello world ".repeat(50),
-                        dev.kiln.api.plugin.Options.of("vocab_size", "270")), mixed.resolve("tokenizer.json"));
+                        Options.of("vocab_size", "270")), mixed.resolve("tokenizer.json"));
         Outcome refused = kiln("generate", "--checkpoint", mixed.toString(), "--prompt", "hello");
         assertEquals(1, refused.code(), refused.err());
         assertTrue(refused.err().contains("its tokenizer has") && refused.err().contains("50257"), refused.err());
@@ -692,5 +701,56 @@ class CliTest {
                 dir.resolve("u.json").toString(), "vocab_size=1000000000");
         assertEquals(1, huge.code(), huge.out());
         assertTrue(huge.err().contains("above Kiln's limit"), huge.err());
+    }
+
+    /**
+     * PEFT's workflow from the command line: a Hugging Face snapshot as the base and a PEFT adapter directory on it
+     * (--adapter) for eval, generate and merge; the adapted model's loss is the merged checkpoint's and not the base's.
+     */
+    @Test
+    void aHuggingFaceSnapshotTakesAPeftAdapter(@TempDir Path dir) throws IOException {
+        Path snapshot = SharedData.fixtures().resolve("hf_gpt2_tiny");
+        Path adapter = dir.resolve("adapter");
+        Plugins plugins = Plugins.load(ModuleLayer.boot());
+        try (Backend backend = plugins.backend("cpu", Options.defaults())) {
+            LanguageModel model = HuggingFaceGpt2.load(backend, snapshot);
+            LoraConfig lora = new LoraConfig(4, 8, 0f, List.of("c_attn", "c_proj", "c_fc"));
+            lora.apply(model, new Generator(3));
+            Random random = new Random(7);
+            for (Tensor parameter : model.namedAdapterParameters().values()) {
+                float[] values = new float[(int) parameter.numel()];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = (float) (0.05 * random.nextGaussian());    // B non-zero: the adapter changes the model
+                }
+                parameter.copyFrom(values);
+            }
+            PeftAdapter.of(model, lora, snapshot.toString()).save(adapter, model);
+        }
+        Map<?, ?> expected = (Map<?, ?>) Json.parse(Files.readString(snapshot.resolve("expected.json")), "expected");
+        Path text = dir.resolve("text.txt");
+        Files.writeString(text, (String) expected.get("loss_text"));
+        double base = evalLoss("eval", "--checkpoint", snapshot.toString(), "--data", text.toString(), "--json");
+        double adapted = evalLoss("eval", "--checkpoint", snapshot.toString(), "--adapter", adapter.toString(),
+                "--data", text.toString(), "--json");
+        Path merged = dir.resolve("merged");
+        Outcome merge = kiln("merge", "--checkpoint", snapshot.toString(), "--adapter", adapter.toString(), "--out",
+                merged.toString());
+        assertEquals(0, merge.code(), merge.err());
+        double mergedLoss = evalLoss("eval", "--checkpoint", merged.toString(), "--data", text.toString(), "--json");
+        assertEquals(mergedLoss, adapted, 1e-5 * mergedLoss, "the adapter on the base is the merged model");
+        assertTrue(Math.abs(adapted - base) > 1e-3, "the adapter changes the model: " + base + " vs " + adapted);
+        Outcome generated = kiln("generate", "--checkpoint", snapshot.toString(), "--adapter", adapter.toString(),
+                "--prompt", "Hello", "--max-tokens", "5", "--temperature", "0");
+        assertEquals(0, generated.code(), generated.err());
+        Outcome notAnAdapter = kiln("eval", "--checkpoint", snapshot.toString(), "--adapter", dir.toString(),
+                "--data", text.toString());
+        assertEquals(1, notAnAdapter.code());
+        assertTrue(notAnAdapter.err().contains("is not a PEFT adapter"), notAnAdapter.err());
+    }
+
+    private static double evalLoss(String... args) {
+        Outcome evaluated = kiln(args);
+        assertEquals(0, evaluated.code(), evaluated.err());
+        return ((Number) ((Map<?, ?>) Json.parse(evaluated.out().strip(), "eval")).get("loss")).doubleValue();
     }
 }

@@ -51,7 +51,7 @@ class ServeOpenAiClientTest {
         }
         Files.writeString(dir.resolve("tokenizer_config.json"),
                 Json.write(Map.of("chat_template", ChatTemplate.ALPACA.jinja())));
-        try (ServedModel served = ServedModel.load(Plugins.load(ModuleLayer.boot()), dir, "cpu", "tiny");
+        try (ServedModel served = ServedModel.load(Plugins.load(ModuleLayer.boot()), dir, null, "cpu", "tiny");
              KilnServer server = KilnServer.start(served, ServeSettings.defaults().withPort(0).withParallel(16))) {
             Process node = new ProcessBuilder("node", "openai-client.mjs", server.baseUrl(), server.modelId())
                     .directory(CLIENT.toFile()).redirectErrorStream(true).start();

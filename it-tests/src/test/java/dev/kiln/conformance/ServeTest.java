@@ -65,7 +65,7 @@ class ServeTest {
 
     @BeforeAll
     static void start() {
-        gpt = ServedModel.load(PLUGINS, SNAPSHOT, "cpu", null);
+        gpt = ServedModel.load(PLUGINS, SNAPSHOT, null, "cpu", null);
         server = KilnServer.start(gpt, ServeSettings.defaults().withPort(0).withParallel(16));
     }
 
@@ -301,7 +301,7 @@ class ServeTest {
         }
         Files.writeString(dir.resolve("tokenizer_config.json"),
                 Json.write(Map.of("chat_template", ChatTemplate.ALPACA.jinja())));
-        try (ServedModel chatModel = ServedModel.load(PLUGINS, dir, "cpu", "tiny-chat");
+        try (ServedModel chatModel = ServedModel.load(PLUGINS, dir, null, "cpu", "tiny-chat");
              KilnServer chat = KilnServer.start(chatModel, ServeSettings.defaults().withPort(0))) {
             List<Map<String, String>> messages = List.of(Map.of("role", "system", "content", "Be brief."),
                     Map.of("role", "user", "content", "Who is Romeo?"));

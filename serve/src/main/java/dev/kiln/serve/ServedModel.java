@@ -13,6 +13,7 @@ import dev.kiln.api.tokenizer.Tokenizer;
 import dev.kiln.trainer.Plugins;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
+import dev.kiln.trainer.checkpoint.PeftDirectory;
 import dev.kiln.trainer.data.PairEncoding;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -75,17 +76,28 @@ public record ServedModel(String id, long created, LanguageModel model, Tokenize
     }
 
     /**
-     * A Kiln checkpoint, a run directory (its best checkpoint) or a Hugging Face GPT-2 snapshot; the id is the
-     * directory's name unless {@code modelId} gives one.
+     * A Kiln checkpoint, a run directory (its best checkpoint) or a Hugging Face GPT-2 snapshot, with the PEFT adapter
+     * directory {@code adapter} on it unless that is null; the id is the directory's name unless {@code modelId}
+     * gives one.
      */
-    public static ServedModel load(Plugins plugins, Path checkpointOrRun, String backendId, String modelId) {
+    public static ServedModel load(Plugins plugins, Path checkpointOrRun, Path adapter, String backendId,
+                                   String modelId) {
         Checkpoint checkpoint = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, true));
-        Tokenizer tokenizer = checkpoint.loadTokenizer(plugins.tokenizers().get(checkpoint.tokenizerId()));
+        if (adapter != null && checkpoint.isAdapter()) {
+            throw new KilnException("checkpoint " + checkpoint.directory() + " is a LoRA checkpoint already; merge it "
+                    + "into its base first (kiln merge) to put another adapter on it");
+        }
+        Tokenizer base = checkpoint.loadTokenizer(plugins.tokenizers().get(checkpoint.tokenizerId()));
+        Tokenizer tokenizer = adapter == null ? base
+                : PeftDirectory.tokenizer(adapter, base, plugins.tokenizers().get(checkpoint.tokenizerId()));
         Optional<ChatTemplate> template = checkpoint.chatTemplate();
         Backend backend = plugins.backend(backendId, Options.defaults());
         try {
             LanguageModel model = checkpoint.loadModel(plugins.models().get(checkpoint.modelId()), backend,
                     new Generator(0));
+            if (adapter != null) {
+                PeftDirectory.apply(adapter, model);
+            }
             checkpoint.checkVocabulary(tokenizer, model);
             Path name = checkpointOrRun.toAbsolutePath().normalize().getFileName();
             String id = modelId != null ? modelId : name == null ? "kiln" : name.toString();

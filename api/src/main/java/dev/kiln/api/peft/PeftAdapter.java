@@ -159,11 +159,17 @@ public record PeftAdapter(LoraConfig config, List<Integer> trainableTokens, Stri
         List<Integer> tokens = new ArrayList<>();
         Object indices = json.get("trainable_token_indices");
         if (indices instanceof List<?> list) {
-            list.forEach(i -> tokens.add(((Number) i).intValue()));
+            list.forEach(i -> tokens.add(tokenIndex(i, configFile)));
         } else if (indices instanceof Map<?, ?> map) {
             for (Object value : map.values()) {
-                ((List<?>) value).forEach(i -> tokens.add(((Number) i).intValue()));
+                if (!(value instanceof List<?> list)) {
+                    throw new KilnException(configFile + ": trainable_token_indices maps a module to a list of token "
+                            + "ids, not " + value);
+                }
+                list.forEach(i -> tokens.add(tokenIndex(i, configFile)));
             }
+        } else if (indices != null) {
+            throw new KilnException(configFile + ": trainable_token_indices must be a list of token ids, not " + indices);
         }
         String base = json.get("base_model_name_or_path") instanceof String s ? s : "";
         LoraConfig config = new LoraConfig(rank.intValue(), alpha.doubleValue(), (float) dropout, targets);
@@ -179,6 +185,13 @@ public record PeftAdapter(LoraConfig config, List<Integer> trainableTokens, Stri
             shapes.put(name, weights.shape(key));
         }
         return new PeftAdapter(config, List.copyOf(tokens), base, tensors, shapes);
+    }
+
+    private static int tokenIndex(Object value, Path file) {
+        if (!(value instanceof Long id) || id < 0 || id >= 1 << 24) {
+            throw new KilnException(file + ": trainable_token_indices holds " + value + ", not a token id");
+        }
+        return (int) (long) id;
     }
 
     /**
