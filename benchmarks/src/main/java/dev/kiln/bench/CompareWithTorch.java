@@ -71,7 +71,7 @@ public final class CompareWithTorch {
                 .measurementTime(TimeValue.seconds(2))
                 .timeUnit(TimeUnit.MILLISECONDS)
                 .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
-                        "-Xmx8g");
+                        "-XX:GCTimeRatio=4", "-Xmx8g");                       // the collector policy kiln ships with
     }
 
     private static void gemm() throws RunnerException, IOException, InterruptedException {
