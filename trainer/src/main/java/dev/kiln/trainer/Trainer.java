@@ -346,9 +346,11 @@ public final class Trainer {
             listener.onMessage("fine-tuning from " + initial.directory() + " (step " + initial.step() + ")");
         }
         if (ranks.rank() > 0) {
-            // the same weights as rank 0 but its own dropout masks: rank 0's stream (as initialised or as the
-            // checkpoint saved it) offset by the rank; with dropout, runs agree statistically, not bit for bit
-            generator.manualSeed(java.util.Arrays.hashCode(generator.state()) * 0x9E3779B97F4A7C15L + ranks.rank());
+            // the same weights as rank 0 but its own dropout masks: rank 0's seed offset by the rank, at rank 0's
+            // counter. Every rank draws as many seeds per step (the same shapes), so the counters stay equal, and a
+            // resume from rank 0's saved state puts every rank back on its own stream exactly
+            long[] shared = generator.state();
+            generator.restore(new long[] {shared[0] * 0x9E3779B97F4A7C15L + ranks.rank(), shared[1]});
         }
         if (writer()) {
             writeRunConfig(runDirectory, config);
