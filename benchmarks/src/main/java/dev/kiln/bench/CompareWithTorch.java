@@ -258,25 +258,52 @@ public final class CompareWithTorch {
         }
     }
 
-    /** Greedy generation: Kiln through its KV cache against the anchor's full-recompute loop. */
+    /**
+     * Greedy generation: Kiln through its KV cache, one sequence and 16 decoded together, against the anchor's
+     * full-recompute loop ({@code gen}) and its KV-cache loop ({@code genkv}, batch 1 and 16).
+     */
     private static void generation() throws RunnerException, IOException, InterruptedException {
         double before = torchGenerationRate();
-        Collection<RunResult> results = new Runner(options(GptMiniBenchmark.class.getSimpleName() + "\\.generate")
-                .build()).run();
+        Map<Integer, Double> cachedBefore = torchCachedGenerationRates();
+        Collection<RunResult> results = new Runner(options(GptMiniBenchmark.class.getSimpleName()
+                + "\\.(generate|generateBatch16)$").build()).run();
         double after = torchGenerationRate();
-        RunResult r = results.iterator().next();
-        double ms = r.getPrimaryResult().getScore();
-        double kiln = GptMiniBenchmark.NEW_TOKENS / (ms * 1e-3);
+        Map<Integer, Double> cachedAfter = torchCachedGenerationRates();
+        Map<String, Double> kiln = new LinkedHashMap<>();
+        for (RunResult r : results) {
+            String method = r.getParams().getBenchmark().substring(r.getParams().getBenchmark().lastIndexOf('.') + 1);
+            int sequences = method.equals("generateBatch16") ? GptMiniBenchmark.DECODE_BATCH : 1;
+            kiln.put(method, sequences * GptMiniBenchmark.NEW_TOKENS / (r.getPrimaryResult().getScore() * 1e-3));
+        }
+        double one = kiln.getOrDefault("generate", Double.NaN);
+        double sixteen = kiln.getOrDefault("generateBatch16", Double.NaN);
         System.out.println();
-        System.out.println("gen: gpt-mini (context 256), batch 1, greedy, 128 new tokens");
-        System.out.println("| Kiln cpu tokens/s (KV cache, 2 threads) | PyTorch tokens/s (no KV cache; before, after) | ratio |");
-        System.out.println("|---|---|---|");
-        System.out.printf(Locale.ROOT, "| %.0f | %.0f, %.0f | %.1f |%n", kiln, before, after, kiln / Math.max(before, after));
+        System.out.println("gen: gpt-mini (context 256), greedy, 128 new tokens per sequence, 2 threads");
+        System.out.println("| batch | Kiln cpu tokens/s (all sequences) | PyTorch no cache (before, after) "
+                + "| PyTorch KV cache (before, after) | Kiln / PyTorch KV cache |");
+        System.out.println("|---|---|---|---|---|");
+        System.out.printf(Locale.ROOT, "| 1 | %.0f | %.0f, %.0f | %.0f, %.0f | %.2f |%n", one, before, after,
+                cachedBefore.getOrDefault(1, Double.NaN), cachedAfter.getOrDefault(1, Double.NaN),
+                one / Math.max(cachedBefore.getOrDefault(1, Double.NaN), cachedAfter.getOrDefault(1, Double.NaN)));
+        System.out.printf(Locale.ROOT, "| 16 | %.0f | — | %.0f, %.0f | %.2f |%n", sixteen,
+                cachedBefore.getOrDefault(16, Double.NaN), cachedAfter.getOrDefault(16, Double.NaN),
+                sixteen / Math.max(cachedBefore.getOrDefault(16, Double.NaN), cachedAfter.getOrDefault(16, Double.NaN)));
+        System.out.printf(Locale.ROOT, "batch 16 / batch 1 (Kiln): %.2f%n", sixteen / one);
     }
 
     private static double torchGenerationRate() throws IOException, InterruptedException {
         Matcher m = Pattern.compile("\\): (\\d+) tok/s").matcher(runTorch("gen"));
         return m.find() ? Double.parseDouble(m.group(1)) : Double.NaN;
+    }
+
+    /** batch → tokens/s of the anchor's KV-cache loop. */
+    private static Map<Integer, Double> torchCachedGenerationRates() throws IOException, InterruptedException {
+        Map<Integer, Double> rates = new LinkedHashMap<>();
+        Matcher m = Pattern.compile("batch (\\d+), KV cache: (\\d+) tok/s").matcher(runTorch("genkv"));
+        while (m.find()) {
+            rates.put(Integer.parseInt(m.group(1)), Double.parseDouble(m.group(2)));
+        }
+        return rates;
     }
 
     private static double torchTokensPerSecond(String workload) throws IOException, InterruptedException {

@@ -2,6 +2,7 @@ package dev.kiln.bench;
 
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.model.Sampling;
+import dev.kiln.api.model.SlotDecoder;
 import dev.kiln.api.model.TextGeneration;
 import dev.kiln.api.optim.Adam;
 import dev.kiln.api.optim.Optimizer;
@@ -26,7 +27,9 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * The {@code gpt-mini} reference workloads: vocab 4096, 4 layers, 4 heads, width 256, GELU (tanh), pre-LN, tied head.
  * {@link #trainingStep}: batch 16 × 128 with Adam, as {@code torch_reference.py gpt}; {@link #generate}: context 256,
- * batch 1, greedy, 128 new tokens through the KV cache, as {@code torch_reference.py gen} (which has no cache).
+ * batch 1, greedy, 128 new tokens through the KV cache, as {@code torch_reference.py gen} (which has no cache);
+ * {@link #generateBatch16}: the same for 16 sequences decoded together through the slot decoder {@code kiln serve} uses,
+ * as {@code torch_reference.py genkv}'s batch 16.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -35,6 +38,7 @@ public class GptMiniBenchmark {
     public static final int BATCH = 16;
     public static final int TIME = 128;
     public static final int NEW_TOKENS = 128;
+    public static final int DECODE_BATCH = 16;
 
     @Param({"2"})
     public int threads;
@@ -45,6 +49,7 @@ public class GptMiniBenchmark {
     private Optimizer optimizer;
     private Tensor ids;
     private Tensor targets;
+    private SlotDecoder slots;
 
     @Setup
     public void setUp() {
@@ -54,6 +59,7 @@ public class GptMiniBenchmark {
         optimizer = Adam.adam(List.of(ParamGroup.of(model.namedParameters(), 0)), 1e-3);
         ids = RandomTokens.ids(backend, BATCH, TIME, 4096, 0);
         targets = RandomTokens.ids(backend, BATCH, TIME, 4096, 1);
+        slots = generator.slotDecoder(DECODE_BATCH, 256);
     }
 
     private static GptConfig config(int context) {
@@ -71,8 +77,36 @@ public class GptMiniBenchmark {
         return TextGeneration.generate(generator, new int[] {0}, Sampling.greedy(NEW_TOKENS), token -> { });
     }
 
+    /** 128 greedy tokens for each of 16 sequences (each from token 0), one batched decoding step per token. */
+    @Benchmark
+    public int[] generateBatch16() {
+        int[] open = new int[DECODE_BATCH];
+        int[][] next = new int[DECODE_BATCH][1];
+        for (int i = 0; i < DECODE_BATCH; i++) {
+            open[i] = slots.open();
+        }
+        int vocabulary = generator.vocabSize();
+        for (int t = 0; t < NEW_TOKENS; t++) {
+            float[] logits = slots.step(open, next).toFloatArray();
+            for (int i = 0; i < DECODE_BATCH; i++) {
+                int best = 0;
+                for (int v = 1; v < vocabulary; v++) {
+                    best = logits[i * vocabulary + v] > logits[i * vocabulary + best] ? v : best;
+                }
+                next[i][0] = best;
+            }
+        }
+        int[] last = new int[DECODE_BATCH];
+        for (int i = 0; i < DECODE_BATCH; i++) {
+            last[i] = next[i][0];
+            slots.release(open[i]);
+        }
+        return last;
+    }
+
     @TearDown
     public void tearDown() {
+        slots.close();
         backend.close();
     }
 }
