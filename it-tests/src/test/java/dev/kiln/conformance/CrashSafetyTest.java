@@ -33,12 +33,7 @@ class CrashSafetyTest {
             "train.steps=60", "train.sample_tokens=0", "backend.threads=1");
 
     private static List<String> kiln(Path dir, List<String> args) {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(List.of(System.getProperty("kiln.jvm.flags").trim().split("\\s+")));
-        command.addAll(List.of("--module-path", Path.of(System.getProperty("kiln.cli.app")).resolve("lib").toString(),
-                "-m", "dev.kiln.cli/dev.kiln.cli.Kiln"));
-        command.addAll(args);
+        List<String> command = new ArrayList<>(ChildKiln.command(args));
         command.add("data.cache=" + dir.resolve("cache"));
         return command;
     }

@@ -55,11 +55,7 @@ class DistributedTrainingTest {
             // through env: mpirun rewrites a command whose program is named java (for Open MPI's own Java bindings)
             command.addAll(List.of("mpirun", "-np", Integer.toString(ranks), "--bind-to", "none", "/usr/bin/env"));
         }
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(List.of(System.getProperty("kiln.jvm.flags").trim().split("\\s+")));
-        command.addAll(List.of("--module-path", Path.of(System.getProperty("kiln.cli.app")).resolve("lib").toString(),
-                "-m", "dev.kiln.cli/dev.kiln.cli.Kiln"));
-        command.addAll(args);
+        command.addAll(ChildKiln.command(args));
         command.add("data.cache=" + dir.resolve("cache"));
         command.addAll(TINY);
         return command;
