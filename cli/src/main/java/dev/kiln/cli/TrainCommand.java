@@ -104,7 +104,8 @@ final class TrainCommand implements Callable<Integer> {
         ProgressPrinter progress = new ProgressPrinter(kiln.out, ProgressPrinter.stdoutIsTerminal());
         Trainer trainer = new Trainer(kiln.plugins(), writer ? progress : new TrainingListener() { }, ranks);
         TrainingResult result;
-        try (Interruption interruption = Interruption.onSignal(trainer::requestStop)) {
+        try (Interruption interruption = Interruption.onSignal(ranks.size() == 1 ? trainer::requestStop
+                : () -> stopRanks(trainer, ranks))) {
             if (resume != null) {
                 if (config != null || out != null) {
                     throw new KilnException("--resume continues a run with its own config and directory; drop "
@@ -127,6 +128,23 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * A signal to a data-parallel job: mpirun sends it to every rank on Ctrl-C, and to the survivors when a rank has
+     * died. Rank 0 says at once what happens next and where the last complete checkpoint is, since a job that lost a
+     * rank cannot agree on a new one and mpirun soon ends the survivors too.
+     */
+    private void stopRanks(Trainer trainer, Communicator ranks) {
+        if (ranks.rank() == 0) {
+            Path last = trainer.latestCheckpoint();
+            kiln.err.println("kiln: rank 0 of " + ranks.size() + ": the job is being stopped; the ranks finish the step "
+                    + "in progress and write a checkpoint if all of them are still there (if a rank died, mpirun ends "
+                    + "the others instead: see its message). The last complete checkpoint: "
+                    + (last == null ? "none yet" : last + " (kiln train --resume " + last + ")"));
+            kiln.err.flush();
+        }
+        trainer.requestStop();
     }
 
     /**

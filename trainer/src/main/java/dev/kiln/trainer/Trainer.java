@@ -67,6 +67,7 @@ public final class Trainer {
     private final TrainingListener listener;
     private final Communicator ranks;
     private volatile boolean stopRequested;
+    private volatile Path latestCheckpoint;
 
     public Trainer(Plugins plugins, TrainingListener listener) {
         this(plugins, listener, Communicator.single());
@@ -88,6 +89,11 @@ public final class Trainer {
 
     private RunLock lock(Path runDirectory) {
         return writer() ? RunLock.acquire(runDirectory) : null;
+    }
+
+    /** The newest complete checkpoint of the run in progress (null before the first); safe from any thread. */
+    public Path latestCheckpoint() {
+        return latestCheckpoint;
     }
 
     /**
@@ -357,6 +363,7 @@ public final class Trainer {
         }
         CheckpointStore store = new CheckpointStore(runDirectory, settings.keep());
         Path lastCheckpoint = resumed != null ? resumed.directory() : null;
+        latestCheckpoint = lastCheckpoint;
         Evaluation lastEvaluation = null;
         TrainingResult.StopReason reason = TrainingResult.StopReason.COMPLETED;
 
@@ -527,6 +534,7 @@ public final class Trainer {
                       Checkpoint.Adapter adapter) {
         Path written = store.save(step, best, target -> Checkpoint.write(target, model, tokenizer, config.asMap(),
                 state, template, adapter));
+        latestCheckpoint = written;
         listener.onCheckpoint(step, written);
         return written;
     }
