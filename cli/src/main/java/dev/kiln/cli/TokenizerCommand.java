@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -101,7 +102,7 @@ final class TokenizerCommand implements Callable<Integer> {
             Options given = new Options(ConfigFiles.overrides(options));
             Tokenizer trained = parent.kiln.plugins().tokenizers().get(tokenizer).train(corpus.text(), given);
             trained.save(out);
-            parent.kiln.out.printf(java.util.Locale.ROOT, "trained %s, vocabulary %d%s, in %.2f s → %s%n", tokenizer,
+            parent.kiln.out.printf(Locale.ROOT, "trained %s, vocabulary %d%s, in %.2f s → %s%n", tokenizer,
                     trained.vocabSize(), Trainer.vocabularyShortfall(given, trained), (System.nanoTime() - start) / 1e9,
                     out);
             return 0;

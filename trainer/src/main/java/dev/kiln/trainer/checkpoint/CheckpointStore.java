@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -175,7 +176,7 @@ public final class CheckpointStore {
                 Path original = folder.resolve(name.substring(".replaced-".length(), name.lastIndexOf('-')));
                 if (!Files.exists(original)) {
                     try {
-                        Files.move(leftover, original, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                        Files.move(leftover, original, StandardCopyOption.ATOMIC_MOVE);
                         notes.add("checkpoints: restored " + original.getFileName() + ", whose replacement was "
                                 + "interrupted");
                         continue;
