@@ -133,7 +133,8 @@ final class TrainCommand implements Callable<Integer> {
     /**
      * A signal to a data-parallel job: mpirun sends it to every rank on Ctrl-C, and to the survivors when a rank has
      * died. Rank 0 says at once what happens next and where the last complete checkpoint is, since a job that lost a
-     * rank cannot agree on a new one and mpirun soon ends the survivors too.
+     * rank cannot agree on a new one and mpirun soon ends the survivors too. The line is best effort: when mpirun
+     * tears the job down it may end this rank, or stop forwarding its output, before the line gets out.
      */
     private void stopRanks(Trainer trainer, Communicator ranks) {
         if (ranks.rank() == 0) {

@@ -226,9 +226,6 @@ class DistributedTrainingTest {
         double seconds = (System.nanoTime() - killed) / 1e9;
         reader.join(5000);
         assertTrue(job.exitValue() != 0, "a job that lost a rank fails");
-        assertTrue(output.toString().contains("kiln: rank 0 of 2: the job is being stopped")
-                && output.toString().contains("The last complete checkpoint: " + checkpoints), "the survivor says "
-                + "where the last checkpoint is:\n" + output);
         assertTrue(seconds < 30, seconds + " s");
         try (Stream<Path> list = Files.list(checkpoints)) {
             for (Path checkpoint : list.filter(p -> p.getFileName().toString().startsWith("step-")).toList()) {
