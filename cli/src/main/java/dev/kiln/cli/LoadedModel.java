@@ -1,12 +1,10 @@
 package dev.kiln.cli;
 
-import dev.kiln.api.KilnException;
 import dev.kiln.api.backend.Backend;
 import dev.kiln.api.model.LanguageModel;
 import dev.kiln.api.plugin.Options;
 import dev.kiln.api.tensor.Generator;
 import dev.kiln.api.tokenizer.Tokenizer;
-import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.trainer.Plugins;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
@@ -23,13 +21,8 @@ record LoadedModel(Checkpoint checkpoint, Tokenizer tokenizer, LanguageModel mod
     /** A checkpoint directory, or a run directory (its best checkpoint), and a PEFT adapter directory or null. */
     static LoadedModel load(Plugins plugins, Path checkpointOrRun, String backendId, Path adapter) {
         Checkpoint checkpoint = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, true));
-        if (adapter != null && checkpoint.isAdapter()) {
-            throw new KilnException("checkpoint " + checkpoint.directory() + " is a LoRA checkpoint already; merge it "
-                    + "into its base first (kiln merge) to put another adapter on it");
-        }
-        TokenizerProvider tokenizers = plugins.tokenizers().get(checkpoint.tokenizerId());
-        Tokenizer base = checkpoint.loadTokenizer(tokenizers);
-        Tokenizer tokenizer = adapter == null ? base : PeftDirectory.tokenizer(adapter, base, tokenizers);
+        Tokenizer tokenizer = PeftDirectory.tokenizer(checkpoint, adapter,
+                plugins.tokenizers().get(checkpoint.tokenizerId()));
         Backend backend = plugins.backend(backendId, Options.defaults());
         try {
             LanguageModel model = checkpoint.loadModel(plugins.models().get(checkpoint.modelId()), backend,

@@ -83,13 +83,8 @@ public record ServedModel(String id, long created, LanguageModel model, Tokenize
     public static ServedModel load(Plugins plugins, Path checkpointOrRun, Path adapter, String backendId,
                                    String modelId) {
         Checkpoint checkpoint = Checkpoint.open(CheckpointStore.resolve(checkpointOrRun, true));
-        if (adapter != null && checkpoint.isAdapter()) {
-            throw new KilnException("checkpoint " + checkpoint.directory() + " is a LoRA checkpoint already; merge it "
-                    + "into its base first (kiln merge) to put another adapter on it");
-        }
-        Tokenizer base = checkpoint.loadTokenizer(plugins.tokenizers().get(checkpoint.tokenizerId()));
-        Tokenizer tokenizer = adapter == null ? base
-                : PeftDirectory.tokenizer(adapter, base, plugins.tokenizers().get(checkpoint.tokenizerId()));
+        Tokenizer tokenizer = PeftDirectory.tokenizer(checkpoint, adapter,
+                plugins.tokenizers().get(checkpoint.tokenizerId()));
         Optional<ChatTemplate> template = checkpoint.chatTemplate();
         Backend backend = plugins.backend(backendId, Options.defaults());
         try {

@@ -474,7 +474,7 @@ public final class Trainer {
                         seconds[0] > 0 ? 100 * Math.max(0, 1 - seconds[1] / seconds[0]) : 0));
             }
             if (writer() && reason == TrainingResult.StopReason.INTERRUPTED
-                    && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(stepName(step)))) {
+                    && (lastCheckpoint == null || !lastCheckpoint.getFileName().toString().equals(CheckpointStore.stepName(step)))) {
                 double elapsed = elapsedBefore + (System.nanoTime() - loopStart) / 1e9;
                 TrainingState state = new TrainingState(step, optimizer.exportState(), generator.state(),
                         batches.cursor(), bestLoss, bestStep, sinceBest, elapsed, ranks.size());
@@ -485,10 +485,6 @@ public final class Trainer {
                 : sample(model, tokenizer, settings, data);
         return new TrainingResult(runDirectory, lastCheckpoint, step, lastEvaluation, reason,
                 (System.nanoTime() - wallStart) / 1e9, sample);
-    }
-
-    private static String stepName(int step) {
-        return String.format("step-%07d", step);
     }
 
     /**

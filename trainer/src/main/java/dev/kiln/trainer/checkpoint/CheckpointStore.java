@@ -33,12 +33,17 @@ public final class CheckpointStore {
         this.keep = keep;
     }
 
+    /** The directory name of a step's checkpoint: {@code step-NNNNNNN}. */
+    public static String stepName(int step) {
+        return String.format("step-%07d", step);
+    }
+
     /**
      * Writes the checkpoint for {@code step} through {@code writer} (which receives the target directory), records it
      * as the latest (and the best when {@code best}), and prunes older ones.
      */
     public Path save(int step, boolean best, Consumer<Path> writer) {
-        Path target = folder.resolve(String.format("step-%07d", step));
+        Path target = folder.resolve(stepName(step));
         writer.accept(target);
         Map<String, Object> index = readIndex();
         index.put("latest", target.getFileName().toString());
@@ -128,7 +133,7 @@ public final class CheckpointStore {
         try {
             Optional<TrainingState> state = Checkpoint.open(latest).trainingState();
             if (state.isPresent() && state.get().bestStep() >= 0) {
-                String named = String.format("step-%07d", state.get().bestStep());
+                String named = stepName(state.get().bestStep());
                 best = Files.isDirectory(folder.resolve(named)) ? named : best;
             }
         } catch (KilnException e) {

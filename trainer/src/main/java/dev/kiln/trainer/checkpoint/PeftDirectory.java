@@ -18,10 +18,18 @@ public final class PeftDirectory {
     private PeftDirectory() {
     }
 
-    /** The adapter's own tokenizer when the directory has one (it may add tokens), else the base's. */
-    public static Tokenizer tokenizer(Path directory, Tokenizer base, TokenizerProvider provider) {
-        Path own = directory.resolve(Checkpoint.TOKENIZER);
-        return Files.isRegularFile(own) ? provider.load(own) : base;
+    /**
+     * The tokenizer of {@code checkpoint} with the adapter {@code directory} on it (null: none): the adapter's own
+     * when the directory has one (it may add tokens), else the checkpoint's. A LoRA checkpoint takes no second
+     * adapter.
+     */
+    public static Tokenizer tokenizer(Checkpoint checkpoint, Path directory, TokenizerProvider provider) {
+        if (directory != null && checkpoint.isAdapter()) {
+            throw new KilnException("checkpoint " + checkpoint.directory() + " is a LoRA checkpoint already; merge it "
+                    + "into its base first (kiln merge) to put another adapter on it");
+        }
+        Path own = directory == null ? null : directory.resolve(Checkpoint.TOKENIZER);
+        return own != null && Files.isRegularFile(own) ? provider.load(own) : checkpoint.loadTokenizer(provider);
     }
 
     /** Attaches the adapter's LoRA matrices (and trainable token rows) to {@code model}, whose weights it then adapts. */
