@@ -42,8 +42,10 @@ public final class ConfigFiles {
         } else if (name.endsWith(".yaml") || name.endsWith(".yml")) {
             try {
                 parsed = new Yaml(new SafeConstructor(new LoaderOptions())).load(text);
-            } catch (YAMLException e) {
-                throw new KilnException("config " + file + " is not valid YAML: " + e.getMessage().replace('\n', ' '));
+            } catch (YAMLException | IllegalArgumentException e) {
+                // SnakeYAML lets a NumberFormatException out of a cut-short Unicode escape (found by fuzzing)
+                throw new KilnException("config " + file + " is not valid YAML: "
+                        + String.valueOf(e.getMessage()).replace('\n', ' '));
             }
         } else {
             throw new KilnException("config " + file + ": use a .json, .yaml or .yml file");
