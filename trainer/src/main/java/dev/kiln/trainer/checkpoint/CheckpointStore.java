@@ -60,7 +60,15 @@ public final class CheckpointStore {
         for (int i = 0; i < steps.size() - keep; i++) {
             String name = steps.get(i).getFileName().toString();
             if (!name.equals(index.get("best")) && !name.equals(index.get("latest"))) {
-                Checkpoint.deleteTree(steps.get(i));
+                // renamed out of the step-N names first: a kill halfway through the delete must not leave a
+                // half-deleted directory that looks like a checkpoint
+                Path doomed = folder.resolve(".pruning-" + name + "-" + System.nanoTime());
+                try {
+                    Files.move(steps.get(i), doomed, StandardCopyOption.ATOMIC_MOVE);
+                } catch (IOException e) {
+                    throw new KilnException("cannot prune " + steps.get(i) + ": " + e.getMessage(), e);
+                }
+                Checkpoint.deleteTree(doomed);
             }
         }
     }
@@ -171,6 +179,7 @@ public final class CheckpointStore {
         try (Stream<Path> list = Files.list(folder)) {
             leftovers = list.filter(p -> p.getFileName().toString().startsWith(".writing-")
                     || p.getFileName().toString().startsWith(".replaced-")
+                    || p.getFileName().toString().startsWith(".pruning-")
                     || p.getFileName().toString().endsWith(".tmp")).sorted().toList();
         } catch (IOException e) {
             throw new KilnException("cannot list " + folder + ": " + e.getMessage(), e);
