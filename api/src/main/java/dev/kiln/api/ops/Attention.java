@@ -138,7 +138,11 @@ public final class Attention extends FusedOperation<Attention.Kernel> {
                 new AttentionShape(3, 2, 4, 11, 6, 0.3f, true, new int[] {7, 0, 2}, new int[] {11, 3, 5}),
                 new AttentionShape(2, 1, 5, 6, 16, 0.25f, false, new int[] {0, 0}, new int[] {6, 1}),
                 new AttentionShape(2, 2, 3, 4, 4, 0.5f, false, new int[] {0, 0}, new int[] {0, 4}),
-                new AttentionShape(1, 1, 70, 70, 3, 0.6f, true, new int[] {0}, new int[] {70}));
+                new AttentionShape(1, 1, 70, 70, 3, 0.6f, true, new int[] {0}, new int[] {70}),
+                // several query and key blocks, a head that is not a whole number of vectors, offsets and lengths
+                AttentionShape.causal(1, 2, 130, 24),
+                new AttentionShape(2, 2, 45, 133, 24, 0.2f, true, new int[] {60, 0}, new int[] {133, 70}),
+                new AttentionShape(1, 3, 33, 77, 40, 0.15f, false, new int[] {0}, new int[] {77}));
     }
 
     @Override
