@@ -37,10 +37,10 @@ public final class CompareWithTorch {
                 case "gemm" -> gemm();
                 case "elementwise" -> elementwise();
                 case "lstm" -> trainingStep("lstm", LstmSeedBenchmark.class, "trainingStep",
-                        LstmSeedBenchmark.BATCH * LstmSeedBenchmark.TIME,
+                        LstmSeedBenchmark.BATCH * LstmSeedBenchmark.TIME, LstmSeedBenchmark.flopsPerStep(),
                         "lstm-seed V10000 E256 H512 L2, batch 16 × 64, Adam, one training step");
                 case "gpt" -> trainingStep("gpt", GptMiniBenchmark.class, "trainingStep",
-                        GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME,
+                        GptMiniBenchmark.BATCH * GptMiniBenchmark.TIME, GptMiniBenchmark.flopsPerStep(),
                         "gpt-mini V4096 L4 H4 d256, batch 16 × 128, Adam, one training step");
                 case "gen" -> generation();
                 case "seq2seq" -> seq2seq();
@@ -167,23 +167,40 @@ public final class CompareWithTorch {
                 rates.getOrDefault("opencl", Double.NaN) / rates.getOrDefault("cpu", Double.NaN)));
     }
 
-    /** A training-step workload: tokens/s of Kiln (JMH) against torch_reference.py's figure, measured before and after. */
-    private static void trainingStep(String anchor, Class<?> benchmark, String method, int tokensPerStep, String title)
+    /**
+     * A training-step workload: tokens/s of Kiln (JMH) and its MFU against the FMA peak measured in the same JMH run,
+     * beside torch_reference.py's figure, measured before and after.
+     */
+    private static void trainingStep(String anchor, Class<?> benchmark, String method, int tokensPerStep,
+                                     double flopsPerStep, String title)
             throws RunnerException, IOException, InterruptedException {
         double before = torchTokensPerSecond(anchor);
-        Collection<RunResult> results = new Runner(options(benchmark.getSimpleName() + "\\." + method).build()).run();
+        Collection<RunResult> results = new Runner(options("(" + benchmark.getSimpleName() + "\\." + method + "|"
+                + FmaPeakBenchmark.class.getSimpleName() + "\\.)").build()).run();
         double after = torchTokensPerSecond(anchor);
-        RunResult r = results.iterator().next();
-        double ms = r.getPrimaryResult().getScore();
-        double error = r.getPrimaryResult().getScoreError();
+        double peak = Double.NaN;
+        double ms = Double.NaN;
+        double error = Double.NaN;
+        for (RunResult r : results) {
+            if (r.getParams().getBenchmark().contains(FmaPeakBenchmark.class.getSimpleName())) {
+                peak = FmaPeakBenchmark.THREADS * FmaPeakBenchmark.flopsPerCall() / (r.getPrimaryResult().getScore() * 1e-3);
+            } else {
+                ms = r.getPrimaryResult().getScore();
+                error = r.getPrimaryResult().getScoreError();
+            }
+        }
         double kiln = tokensPerStep / (ms * 1e-3);
         double best = Math.max(before, after);
+        double flopsPerToken = flopsPerStep / tokensPerStep;
         System.out.println();
-        System.out.println(title + "; the ratio uses the better of the two PyTorch runs");
-        System.out.println("| Kiln cpu tokens/s (2 threads) | step ms | PyTorch tokens/s (before, after) | ratio Kiln / PyTorch |");
-        System.out.println("|---|---|---|---|");
-        System.out.printf(Locale.ROOT, "| %.0f | %.1f ± %.1f | %.0f, %.0f | %.2f |%n", kiln, ms, error, before, after,
-                kiln / best);
+        System.out.println(title + String.format(Locale.ROOT, "; %.1f GFLOP per step; FMA peak in the same run %.1f "
+                + "GFLOP/s; the ratio uses the better of the two PyTorch runs", flopsPerStep / 1e9, peak / 1e9));
+        System.out.println("| Kiln cpu tokens/s (2 threads) | step ms | MFU | PyTorch tokens/s (before, after) "
+                + "| ratio Kiln / PyTorch | PyTorch MFU |");
+        System.out.println("|---|---|---|---|---|---|");
+        System.out.printf(Locale.ROOT, "| %.0f | %.1f ± %.1f (%.0f %%) | %.1f %% | %.0f, %.0f | %.2f | %.1f %% |%n", kiln, ms,
+                error, 100 * error / ms, 100 * kiln * flopsPerToken / peak, before, after, kiln / best,
+                100 * best * flopsPerToken / peak);
     }
 
     /**

@@ -62,6 +62,22 @@ public class GptMiniBenchmark {
         slots = generator.slotDecoder(DECODE_BATCH, 256);
     }
 
+    /**
+     * FLOPs of one training step as nanoGPT counts them: per token 6·N + 12·layers·context·width, N every parameter
+     * but the position embeddings (the tied wte once, as the LM head).
+     */
+    public static double flopsPerStep() {
+        GptConfig c = config(TIME);
+        long parameters;
+        try (CpuBackend counting = new CpuBackend(1, false)) {
+            parameters = new GptLanguageModel(counting, c, new Generator(0)).namedParameters().entrySet().stream()
+                    .filter(e -> !e.getKey().startsWith("transformer.wpe."))
+                    .mapToLong(e -> e.getValue().numel()).sum();
+        }
+        double perToken = 6.0 * parameters + 12.0 * c.layers() * TIME * c.width();
+        return perToken * BATCH * TIME;
+    }
+
     private static GptConfig config(int context) {
         return new GptConfig(4096, context, 4, 4, 256, 0f, "gelu_new", true, "learned", 1e-5f);
     }

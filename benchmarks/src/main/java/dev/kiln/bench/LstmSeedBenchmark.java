@@ -45,10 +45,25 @@ public class LstmSeedBenchmark {
     @Setup
     public void setUp() {
         backend = new CpuBackend(threads, true);
-        model = new LstmLanguageModel(backend, new LstmConfig(VOCAB, 256, 512, 2, 0f, false), new Generator(0));
+        model = new LstmLanguageModel(backend, config(), new Generator(0));
         optimizer = Adam.adam(List.of(ParamGroup.of(model.namedParameters(), 0)), 1e-3);
         ids = RandomTokens.ids(backend, BATCH, TIME, VOCAB, 0);
         targets = RandomTokens.ids(backend, BATCH, TIME, VOCAB, 1);
+    }
+
+    /** FLOPs of one training step: per token 6 × (every layer's input and recurrent gate weights + the output layer's). */
+    public static double flopsPerStep() {
+        long weights;
+        try (CpuBackend counting = new CpuBackend(1, false)) {
+            weights = new LstmLanguageModel(counting, config(), new Generator(0)).namedParameters().entrySet().stream()
+                    .filter(e -> e.getKey().matches("lstm\\.weight_(ih|hh)_l\\d+|fc\\.weight"))
+                    .mapToLong(e -> e.getValue().numel()).sum();
+        }
+        return 6.0 * weights * BATCH * TIME;
+    }
+
+    private static LstmConfig config() {
+        return new LstmConfig(VOCAB, 256, 512, 2, 0f, false);
     }
 
     @Benchmark

@@ -1087,15 +1087,24 @@ public final class Tensor {
         Tensor right = b;
         return result(out, outShape, "matmul", g -> new Tensor[] {
                 needsGrad(left) ? g.matmul(right.detach().mT()).sumToShape(left.shape) : null,
-                needsGrad(right) ? weightGradient(left.detach(), g, right.shape) : null}, a, b);
+                needsGrad(right) ? weightGradient(left.detach(), g, right.shape, right.transposedView) : null}, a, b);
     }
 
-    /** dB = Aᵀ·dC, folding a broadcast batch into one product when B was a single matrix. */
-    private static Tensor weightGradient(Tensor a, Tensor g, int[] bShape) {
+    /**
+     * dB = Aᵀ·dC, folding a broadcast batch into one product when B was a single matrix. When B is a transposed view
+     * (a linear layer's {@code x·Wᵀ}), the product is formed as (dCᵀ·A)ᵀ: dense in W's own (out, in) layout, so the
+     * gradient reaches W's {@code grad} without a transposing copy.
+     */
+    private static Tensor weightGradient(Tensor a, Tensor g, int[] bShape, boolean bTransposed) {
         int k = a.shape[a.shape.length - 1];
         int n = g.shape[g.shape.length - 1];
-        if (bShape.length == 2 && a.shape.length > 2 && !a.transposedView) {
-            return a.reshape(-1, k).mT().matmul(g.reshape(-1, n));     // (k, B·m) · (B·m, n)
+        if (bShape.length == 2 && !a.transposedView && !g.transposedView) {
+            Tensor rows = a.reshape(-1, k);
+            Tensor grads = g.reshape(-1, n);
+            if (bTransposed) {
+                return grads.mT().matmul(rows).mT();                   // ((n, B·m) · (B·m, k))ᵀ
+            }
+            return rows.mT().matmul(grads);                             // (k, B·m) · (B·m, n)
         }
         return a.mT().matmul(g).sumToShape(bShape);
     }
