@@ -218,11 +218,12 @@ final class AttentionKernel {
                 int qBase = head * tq * d;
                 int kBase = head * tk * d;
                 int batchRow = head / shape.heads();
-                Arrays.fill(dq, qBase, qBase + tq * d, 0f);
-                Arrays.fill(dk, kBase, kBase + tk * d, 0f);
-                Arrays.fill(dv, kBase, kBase + tk * d, 0f);
                 int keys = visibleInBlock(shape, batchRow, 0, tq);
+                // the copies out below write dQ whole and dK, dV up to the last key seen; only the rest is zeroed
+                Arrays.fill(dk, kBase + keys * d, kBase + tk * d, 0f);
+                Arrays.fill(dv, kBase + keys * d, kBase + tk * d, 0f);
                 if (keys == 0) {
+                    Arrays.fill(dq, qBase, qBase + tq * d, 0f);
                     continue;
                 }
                 int kp = roundUp(keys);
