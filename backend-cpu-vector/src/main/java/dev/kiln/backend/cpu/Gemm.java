@@ -43,9 +43,11 @@ final class Gemm {
      * from L2. Measured: 768 against 256 was +3–5 % at n = 1024 and 2048 (2 threads). 1024 against 768, both touching
      * C only where a block adds to it ({@link #touch}), is +4–5 % at n = 1024 on 2 threads (one block of k instead of
      * two) and at n = 2048 on one thread, and equal at 2048 on two. 2048, with MC 24 or 36 so that A's block stays in
-     * L2, is 5–11 % slower.
+     * L2, is 5–11 % slower. With 512-bit vectors the panel is twice as wide (128 KB at 1024 deep), and the kernel
+     * asks for B (128 bytes per k) faster than L2 gives it; 256 deep keeps the panel (32 KB) in L1 for every row
+     * panel of the block that reuses it (docs/benchmarks.md, "512-bit GEMM").
      */
-    static final int KC = 1024;
+    static final int KC = LANES >= 16 ? 256 : 1024;
     static final int MC = 72;   // a multiple of MR, and of 8 so that a transposed block packs in registers
     /** Floats from one packed A panel (MR rows × KC, k-major) to the next. */
     private static final int A_PANEL = MR * KC;
@@ -83,7 +85,7 @@ final class Gemm {
      * would run it, and waiting for it can cost more than the imbalance it removes: sharing every product made the
      * weight gradients of an LSTM step (512 × 2048 × 16, 0.3 ms) 6 % slower.
      */
-    private static final long SHARE_FLOPS = 1L << 30;
+    static final long SHARE_FLOPS = 1L << 30;
     /** From this many flops (~0.3 ms) a product asks where C is, to turn its columns onto C's cache lines. */
     private static final long ROTATE_FLOPS = 1L << 25;
     /**

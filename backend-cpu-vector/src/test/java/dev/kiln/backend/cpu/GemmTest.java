@@ -69,7 +69,7 @@ class GemmTest {
 
     /**
      * The thread that finishes its part first takes blocks of rows from the other part's last step (its last block of
-     * columns and of k), reading the B block the owner packed. Products over two blocks of k (the last one adds to what
+     * columns and of k), reading the B block the owner packed. Products over two or more blocks of k (the last one adds to what
      * the owner stored) and two of columns, repeated until some blocks were taken that way, each one checked.
      */
     @ParameterizedTest(name = "transA={0} transB={1}")
@@ -77,7 +77,7 @@ class GemmTest {
     void blocksTakenFromAnotherPartMatchReference(boolean transA, boolean transB) {
         int m = 2 * Gemm.MC * 4 + 8;
         int n = 2 * Gemm.NC + 48;
-        int k = Gemm.KC + 100;
+        int k = Math.max(Gemm.KC + 100, (int) (Gemm.SHARE_FLOPS / (2L * m * n)) + 1);   // large enough to share
         try (Parallel parallel = new Parallel(2)) {
             Gemm gemm = new Gemm(parallel, true);
             for (int run = 0; run < 200 && gemm.helpedBlocks() == 0; run++) {
