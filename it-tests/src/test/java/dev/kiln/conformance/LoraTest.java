@@ -89,6 +89,61 @@ class LoraTest {
         });
     }
 
+    /**
+     * The fused projection x·W + s·(x·D)·U against the same thing composed from matmul, mul and add, in value and in the
+     * gradient of every operand (the base weight's too, which LoRA never asks for), on every backend configuration,
+     * with the operands dense and as transposed views (how LoRA passes Aᵀ, Bᵀ and an (out, in) weight).
+     */
+    @Test
+    void theFusedLowRankProjectionEqualsItsComposition() {
+        for (Backends.Configured configured : Backends.configurations()) {
+            try (Backend backend = configured.provider().create(configured.config())) {
+                for (boolean views : new boolean[] {false, true}) {
+                    String label = configured.label() + (views ? ", transposed views" : ", dense");
+                    Generator generator = new Generator(views ? 11 : 12);
+                    int in = 37;
+                    int out = 45;
+                    int rank = 5;
+                    Tensor x = Tensor.randn(backend, generator, 3, 19, in).requiresGrad(true);
+                    Tensor w = Tensor.randn(backend, generator, views ? new int[] {out, in} : new int[] {in, out})
+                            .requiresGrad(true);
+                    Tensor d = Tensor.randn(backend, generator, views ? new int[] {rank, in} : new int[] {in, rank})
+                            .requiresGrad(true);
+                    Tensor u = Tensor.randn(backend, generator, views ? new int[] {out, rank} : new int[] {rank, out})
+                            .requiresGrad(true);
+                    Tensor upstream = Tensor.randn(backend, generator, 3, 19, out);
+                    Tensor[] operands = {x, w, d, u};
+                    float s = 0.75f;
+
+                    Tensor fused = x.matmulWithLowRank(views ? w.mT() : w, views ? d.mT() : d, views ? u.mT() : u, s);
+                    fused.backward(upstream);
+                    float[] fusedValue = fused.toFloatArray();
+                    float[][] fusedGrads = new float[4][];
+                    for (int i = 0; i < 4; i++) {
+                        fusedGrads[i] = operands[i].grad().toFloatArray();
+                        operands[i].zeroGrad();
+                    }
+
+                    Tensor wv = views ? w.mT() : w;
+                    Tensor composed = x.matmul(wv).add(x.matmul(views ? d.mT() : d).mul(s).matmul(views ? u.mT() : u));
+                    composed.backward(upstream);
+                    BackendConformanceKit.assertClose(label + ": value", composed.toFloatArray(), fusedValue, 1e-5,
+                            1e-4);
+                    String[] names = {"dx", "dW", "dDown", "dUp"};
+                    for (int i = 0; i < 4; i++) {
+                        BackendConformanceKit.assertClose(label + ": " + names[i], operands[i].grad().toFloatArray(),
+                                fusedGrads[i], 1e-5, 1e-4);
+                    }
+                }
+            }
+        }
+        Tensor x = Tensor.zeros(BACKEND, 4, 6);
+        KilnException e = assertThrows(KilnException.class,
+                () -> x.matmulWithLowRank(Tensor.zeros(BACKEND, 6, 3), Tensor.zeros(BACKEND, 6, 2),
+                        Tensor.zeros(BACKEND, 3, 3), 1f));
+        assertTrue(e.getMessage().contains("matmulWithLowRank") && e.getMessage().contains("[3, 3]"), e.getMessage());
+    }
+
     @Test
     void adaptedModelsMatchTheirMergedWeightsInOutputAndGradient() {
         for (String id : List.of("gpt", "lstm", "seq2seq")) {

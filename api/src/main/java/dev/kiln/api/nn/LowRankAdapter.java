@@ -67,10 +67,13 @@ public final class LowRankAdapter implements WeightAdapter {
 
     @Override
     public Tensor project(Tensor x, Tensor base, WeightLayout layout, int from, int to, boolean training) {
-        Tensor y = layout.apply(x, base, from, to);                                  // frozen: no dW
-        Tensor dropped = x.dropout(dropout, training, generator);
-        Tensor low = dropped.matmul(a.mT()).mul(scaling);                            // (…, r), scaled while narrow
         Tensor bRows = from == 0 && to == b.size(0) ? b : b.slice(0, from, to);
+        if (dropout == 0f || !training) {                                            // frozen W: no dW
+            return x.matmulWithLowRank(layout.operand(base, from, to), a.mT(), bRows.mT(), scaling);
+        }
+        Tensor y = layout.apply(x, base, from, to);
+        Tensor dropped = x.dropout(dropout, true, generator);
+        Tensor low = dropped.matmul(a.mT()).mul(scaling);                            // (…, r), scaled while narrow
         return y.add(low.matmul(bRows.mT()));                                         // (…, to - from)
     }
 

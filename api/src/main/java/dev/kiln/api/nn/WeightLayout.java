@@ -19,10 +19,15 @@ public enum WeightLayout {
 
     /** x (…, in) → (…, to - from): the product with output features [from, to) of the weight. */
     public Tensor apply(Tensor x, Tensor weight, int from, int to) {
+        return x.matmul(operand(weight, from, to));
+    }
+
+    /** Output features [from, to) of the weight as the (in, to - from) right operand of x·W, a view where whole. */
+    public Tensor operand(Tensor weight, int from, int to) {
         boolean whole = from == 0 && to == out(weight);
         return this == OUT_IN
-                ? x.matmul((whole ? weight : weight.slice(0, from, to)).mT())
-                : x.matmul(whole ? weight : weight.slice(1, from, to));
+                ? (whole ? weight : weight.slice(0, from, to)).mT()
+                : whole ? weight : weight.slice(1, from, to);
     }
 
     /** A (out, in) matrix laid out this way: itself for OUT_IN, its transpose for IN_OUT. */

@@ -1109,6 +1109,61 @@ public final class Tensor {
         return a.mT().matmul(g).sumToShape(bShape);
     }
 
+    /**
+     * LoRA's projection as one operation: this (…, k) · weight (k, n) + scaling·(this · down (k, r)) · up (r, n), where
+     * the operands may be transposed views ({@code lora_A.mT()}). The low-rank product is added into the base product's
+     * output, and in the backward pass dLow·downᵀ into dx, so neither the (…, n) update nor a second (…, k) gradient is
+     * ever a tensor of its own, and no pass adds them. The same value and gradients as composing {@link #matmul},
+     * {@link #mul} and {@link #add}, up to the order of the additions.
+     */
+    public Tensor matmulWithLowRank(Tensor weight, Tensor down, Tensor up, float scaling) {
+        String op = "matmulWithLowRank";
+        requireBinaryOperands(op, weight);
+        requireBinaryOperands(op, down);
+        requireBinaryOperands(op, up);
+        int k = shape.length == 0 ? 0 : shape[shape.length - 1];
+        if (shape.length < 2 || weight.shape.length != 2 || down.shape.length != 2 || up.shape.length != 2
+                || weight.shape[0] != k || down.shape[0] != k || up.shape[0] != down.shape[1]
+                || up.shape[1] != weight.shape[1]) {
+            throw new KilnException(op + ": needs x (…, k), weight (k, n), down (k, r) and up (r, n), got "
+                    + Shapes.str(shape) + ", " + Shapes.str(weight.shape) + ", " + Shapes.str(down.shape) + " and "
+                    + Shapes.str(up.shape));
+        }
+        Tensor x = contiguous();
+        int rows = numel() / k;
+        int n = weight.shape[1];
+        int rank = down.shape[1];
+        Tensor low;                                                   // scaling·x·down (rows, r), kept for dUp
+        try (GradMode.NoGrad off = GradMode.noGrad()) {
+            low = x.detach().reshape(rows, k).matmul(down.detach()).mul(scaling);
+        }
+        int[] outShape = shape.clone();
+        outShape[outShape.length - 1] = n;
+        Storage out = newFloats(rows * n);
+        backend.matmul(x.storage, weight.storage, out,
+                new MatmulShape(1, rows, n, k, false, weight.transposedView, 0, 0, false));
+        backend.matmul(low.storage, up.storage, out,
+                new MatmulShape(1, rows, n, rank, false, up.transposedView, 0, 0, true));
+        return result(out, outShape, op, g -> {
+            Tensor x2 = x.detach().reshape(rows, k);
+            Tensor g2 = g.contiguous().reshape(rows, n);
+            boolean lowGrad = needsGrad(x) || needsGrad(down);
+            Tensor dLow = lowGrad ? g2.matmul(up.detach().mT()).mul(scaling) : null;    // d(x·down) (rows, r)
+            Tensor dx = null;
+            if (needsGrad(x)) {
+                dx = g2.matmul(weight.detach().mT());                                   // (rows, k), fresh
+                backend.matmul(dLow.storage, down.storage, dx.storage,                  // += dLow·downᵀ
+                        new MatmulShape(1, rows, k, rank, false, !down.transposedView, 0, 0, true));
+                dx = dx.reshape(x.shape);
+            }
+            return new Tensor[] {
+                    dx,
+                    needsGrad(weight) ? weightGradient(x2, g2, weight.shape, weight.transposedView) : null,
+                    needsGrad(down) ? weightGradient(x2, dLow, down.shape, down.transposedView) : null,
+                    needsGrad(up) ? weightGradient(low, g2, up.shape, up.transposedView) : null};
+        }, x, weight, down, up);
+    }
+
     // ================================================================ neural-network operations
 
     /** Rows of this (rows, cols) table picked by the int32 {@code ids}: ids.shape + [cols] (an embedding lookup). */
