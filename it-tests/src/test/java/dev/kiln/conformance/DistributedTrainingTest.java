@@ -139,6 +139,34 @@ class DistributedTrainingTest {
     }
 
     /**
+     * Ranks that do not share rank 0's filesystem resume from its checkpoint all the same: rank 1 runs in another
+     * working directory, where the relative path given to {@code --resume} names nothing, and rank 0 sends it the
+     * checkpoint. The resumed losses are the straight run's, bit for bit.
+     */
+    @Test
+    void aRankThatCannotSeeTheCheckpointResumesFromRankZerosCopy(@TempDir Path dir) throws Exception {
+        requireMpi();
+        Path pair = dir.resolve("pair");
+        run(kiln(2, dir, List.of("train", "--out", pair.toString(), "train.steps=12", "train.eval_every=6",
+                "train.batch_size=4")));
+        copyRun(pair, dir.resolve("again"), "step-0000006");
+        Path elsewhere = Files.createDirectories(dir.resolve("elsewhere"));
+        List<String> resume = kiln(1, dir, List.of("train", "--resume", "again"));
+        List<String> command = new ArrayList<>(List.of("mpirun", "--bind-to", "none", "-np", "1", "-wdir",
+                dir.toString(), "/usr/bin/env"));
+        command.addAll(resume);
+        command.addAll(List.of(":", "-np", "1", "-wdir", elsewhere.toString(), "/usr/bin/env"));
+        command.addAll(resume);
+        run(command);
+        Map<Integer, Double> straight = losses(pair);
+        assertEquals(12, straight.size());
+        assertEquals(straight, losses(dir.resolve("again")), "every step's loss after resuming at step 6");
+        try (Stream<Path> left = Files.list(elsewhere)) {
+            assertEquals(0, left.count(), "rank 1 wrote nothing in its working directory");
+        }
+    }
+
+    /**
      * {@code kiln train --nproc 2} starts the ranks itself; ranks launched with different configs (mpirun's
      * {@code A : B} form) stop at the start with an error naming the difference.
      */

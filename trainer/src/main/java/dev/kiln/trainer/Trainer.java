@@ -32,6 +32,7 @@ import dev.kiln.api.tokenizer.TokenizerProvider;
 import dev.kiln.trainer.checkpoint.Checkpoint;
 import dev.kiln.trainer.checkpoint.CheckpointStore;
 import dev.kiln.trainer.checkpoint.RunLock;
+import dev.kiln.trainer.checkpoint.SharedCheckpoint;
 import dev.kiln.trainer.checkpoint.TrainingState;
 import dev.kiln.trainer.data.CacheDirectory;
 import dev.kiln.trainer.data.Corpus;
@@ -131,6 +132,38 @@ public final class Trainer {
      * A run that stopped before its first checkpoint starts again from step 0 with its saved config.
      */
     public TrainingResult resume(Path checkpointOrRun, Map<String, String> overrides, Corpus fallbackCorpus) {
+        if (ranks.size() > 1) {
+            // rank 0's checkpoint, sent to every rank: the others need not see rank 0's filesystem
+            SharedCheckpoint.Received copy = SharedCheckpoint.share(ranks, () -> resumePlan(checkpointOrRun),
+                    localCopies());
+            if (copy.path() != null) {
+                try {
+                    return resumeHere(copy.path(), overrides, fallbackCorpus);
+                } finally {
+                    SharedCheckpoint.delete(copy.folder());
+                }
+            }
+        }
+        return resumeHere(checkpointOrRun, overrides, fallbackCorpus);
+    }
+
+    /** What rank 0 sends the other ranks to resume {@code checkpointOrRun}: its checkpoint, or the run's config. */
+    private static SharedCheckpoint.Plan resumePlan(Path checkpointOrRun) {
+        boolean checkpointItself = Files.isRegularFile(checkpointOrRun.resolve(Checkpoint.WEIGHTS))
+                || Files.isRegularFile(checkpointOrRun.resolve(PeftAdapter.WEIGHTS));
+        if (!checkpointItself && Files.isRegularFile(checkpointOrRun.resolve(RUN_CONFIG))
+                && new CheckpointStore(checkpointOrRun, Integer.MAX_VALUE).latest().isEmpty()) {
+            return SharedCheckpoint.runFiles(checkpointOrRun, List.of(RUN_CONFIG));
+        }
+        return SharedCheckpoint.checkpoint(CheckpointStore.resolve(checkpointOrRun, false));
+    }
+
+    /** Where ranks other than 0 keep their copies of rank 0's checkpoints while a run reads them. */
+    private static Path localCopies() {
+        return Path.of(System.getProperty("java.io.tmpdir"), "kiln-checkpoints");
+    }
+
+    private TrainingResult resumeHere(Path checkpointOrRun, Map<String, String> overrides, Corpus fallbackCorpus) {
         boolean checkpointItself = Files.isRegularFile(checkpointOrRun.resolve(Checkpoint.WEIGHTS))
                 || Files.isRegularFile(checkpointOrRun.resolve(PeftAdapter.WEIGHTS));
         if (!checkpointItself && Files.isRegularFile(checkpointOrRun.resolve(RUN_CONFIG))
@@ -218,22 +251,41 @@ public final class Trainer {
     private static final String METRICS = "metrics.jsonl";
 
     private TrainingResult run(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory, Checkpoint resumed) {
-        long wallStart = System.nanoTime();
         TrainSettings settings = config.train();
-        DataSettings data = config.data();
         // unknown plugin ids and an unavailable backend fail now, before minutes of tokenizer training
-        BackendProvider backendProvider = plugins.availableBackend(config.id("backend"));
-        TaskProvider taskProvider = plugins.tasks().get(config.id("task"));
+        plugins.availableBackend(config.id("backend"));
+        plugins.tasks().get(config.id("task"));
         if (resumed == null && settings.initFrom().isEmpty()) {
             plugins.models().get(config.id("model"));
             plugins.tokenizers().get(config.id("tokenizer"));
         }
+        if (resumed == null && !settings.initFrom().isEmpty() && ranks.size() > 1) {
+            SharedCheckpoint.Received copy = SharedCheckpoint.share(ranks, () -> SharedCheckpoint.checkpoint(
+                    CheckpointStore.resolve(Path.of(settings.initFrom()), true)), localCopies());
+            try {
+                return run(config, fallbackCorpus, runDirectory, null, copy.path());
+            } finally {
+                SharedCheckpoint.delete(copy.folder());
+            }
+        }
+        return run(config, fallbackCorpus, runDirectory, resumed, null);
+    }
+
+    /** {@code initCopy}: this rank's copy of rank 0's {@code train.init_from} checkpoint, or null to read the path. */
+    private TrainingResult run(ExperimentConfig config, Corpus fallbackCorpus, Path runDirectory, Checkpoint resumed,
+                               Path initCopy) {
+        long wallStart = System.nanoTime();
+        TrainSettings settings = config.train();
+        DataSettings data = config.data();
+        BackendProvider backendProvider = plugins.availableBackend(config.id("backend"));
+        TaskProvider taskProvider = plugins.tasks().get(config.id("task"));
         Corpus corpus = corpus(data, fallbackCorpus);
         Path sharedCache = data.cache().isEmpty() ? CacheDirectory.defaultLocation() : Path.of(data.cache());
         // each rank builds its own (identical) tokenizer and token caches: no two processes write one file
         Path cache = writer() ? sharedCache : sharedCache.resolve("rank-" + ranks.rank());
 
         Checkpoint initial = resumed != null ? resumed
+                : initCopy != null ? Checkpoint.open(initCopy)
                 : settings.initFrom().isEmpty() ? null : Checkpoint.open(CheckpointStore.resolve(Path.of(settings.initFrom()), true));
         TokenizerSource source = initial != null
                 ? new TokenizerSource(initial.loadTokenizer(plugins.tokenizers().get(initial.tokenizerId())),
