@@ -151,19 +151,48 @@ class DistributedTrainingTest {
                 "train.batch_size=4")));
         copyRun(pair, dir.resolve("again"), "step-0000006");
         Path elsewhere = Files.createDirectories(dir.resolve("elsewhere"));
-        List<String> resume = kiln(1, dir, List.of("train", "--resume", "again"));
-        List<String> command = new ArrayList<>(List.of("mpirun", "--bind-to", "none", "-np", "1", "-wdir",
-                dir.toString(), "/usr/bin/env"));
-        command.addAll(resume);
-        command.addAll(List.of(":", "-np", "1", "-wdir", elsewhere.toString(), "/usr/bin/env"));
-        command.addAll(resume);
-        run(command);
+        run(apart(dir, elsewhere, kiln(1, dir, List.of("train", "--resume", "again"))));
         Map<Integer, Double> straight = losses(pair);
         assertEquals(12, straight.size());
         assertEquals(straight, losses(dir.resolve("again")), "every step's loss after resuming at step 6");
         try (Stream<Path> left = Files.list(elsewhere)) {
             assertEquals(0, left.count(), "rank 1 wrote nothing in its working directory");
         }
+    }
+
+    /**
+     * The same for a LoRA run, whose checkpoints name a base instead of holding it: rank 1, in another working
+     * directory, fine-tunes from rank 0's base ({@code train.init_from}, a relative path) and later resumes the LoRA
+     * checkpoint, whose base comes along with it. The resumed losses are the straight run's. (The checkpoint records
+     * its base by absolute path, which both ranks see on one machine: the resume checks that the copied base and the
+     * copy's rewritten config load, not that rank 1 could not have read rank 0's base.)
+     */
+    @Test
+    void aLoraRunOnRanksThatCannotSeeItsBaseStartsAndResumes(@TempDir Path dir) throws Exception {
+        requireMpi();
+        run(kiln(1, dir, List.of("train", "--out", dir.resolve("base").toString(), "train.steps=2")));
+        Path elsewhere = Files.createDirectories(dir.resolve("elsewhere"));
+        List<String> lora = List.of("train.init_from=base", "train.lora.r=4",
+                "train.lora.target_modules=c_attn,c_proj,c_fc", "train.steps=8", "train.eval_every=4",
+                "train.batch_size=4");
+        List<String> start = new ArrayList<>(List.of("train", "--out", dir.resolve("lora").toString()));
+        start.addAll(lora);
+        run(apart(dir, elsewhere, kiln(1, dir, start)));
+        Map<Integer, Double> straight = losses(dir.resolve("lora"));
+        assertEquals(8, straight.size());
+        copyRun(dir.resolve("lora"), dir.resolve("again"), "step-0000004");
+        run(apart(dir, elsewhere, kiln(1, dir, List.of("train", "--resume", "again"))));
+        assertEquals(straight, losses(dir.resolve("again")), "every step's loss after resuming at step 4");
+    }
+
+    /** Two ranks of {@code command} under mpirun, rank 0 working in {@code here} and rank 1 in {@code there}. */
+    private static List<String> apart(Path here, Path there, List<String> command) {
+        List<String> job = new ArrayList<>(List.of("mpirun", "--bind-to", "none", "-np", "1", "-wdir", here.toString(),
+                "/usr/bin/env"));
+        job.addAll(command);
+        job.addAll(List.of(":", "-np", "1", "-wdir", there.toString(), "/usr/bin/env"));
+        job.addAll(command);
+        return job;
     }
 
     /**
