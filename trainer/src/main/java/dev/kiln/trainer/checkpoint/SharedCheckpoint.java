@@ -192,11 +192,9 @@ public final class SharedCheckpoint {
         if (folder == null) {
             return;
         }
-        try (Stream<Path> walk = Files.walk(folder)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
+        try {
+            Checkpoint.deleteTree(folder);
+        } catch (KilnException e) {
             // a leftover copy in the temporary folder is harmless
         }
     }
