@@ -108,9 +108,9 @@ public final class SharedCheckpoint {
                         ranks.broadcast(n == PIECE ? piece : java.util.Arrays.copyOf(piece, n), 0);
                     }
                 } catch (IOException e) {
-                    // the receivers are waiting for this file's bytes: stop the job rather than leave them waiting
-                    System.err.println("kiln: rank 0 cannot read " + file + " while sending it: " + e.getMessage());
-                    ranks.abort(1);
+                    // the receivers wait for this file's bytes: the error ends the job (a rank that fails aborts it)
+                    throw new KilnException("cannot read " + file + " while sending it to the other ranks: "
+                            + e.getMessage(), e);
                 }
             }
             return new Received(null, null);
